@@ -1,0 +1,39 @@
+# sentimon: `make run` serves the API; `make test` runs every check. Both set themselves up.
+.PHONY: run setup setup-dev test lint typecheck unit format model clean
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENV ?= .venv
+export SENTIMON_VENV := $(VENV)
+
+run: setup
+	@echo "sentimon on http://$(HOST):$(PORT)  (API docs /docs, metrics /metrics, readiness /readyz)"
+	@echo "try: curl -s http://$(HOST):$(PORT)/predict -H 'content-type: application/json' -d '{\"text\": \"I love this!\"}'"
+	$(VENV)/bin/sentimon serve --host $(HOST) --port $(PORT)
+
+setup:
+	scripts/setup.sh
+
+setup-dev:
+	scripts/setup.sh --dev
+
+test: setup-dev
+	scripts/lint.sh
+	scripts/test.sh
+
+lint: setup-dev
+	scripts/lint.sh
+
+unit: setup-dev
+	scripts/test.sh -m "not slow"
+
+format:
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
+
+# Rebuild the bundled model from its pinned inputs (about 15 minutes on 2 cores).
+model: setup
+	$(VENV)/bin/sentimon model build --output src/sentimon/bundled_model
+
+clean:
+	rm -rf $(VENV) .cache build .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Static checks: ruff (lint and format) and mypy --strict over src and tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${SENTIMON_VENV:-.venv}/bin
+"$bin/ruff" check src tests
+"$bin/ruff" format --check src tests
+"$bin/mypy"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Set up everything sentimon needs on a Debian/Ubuntu machine: Debian packages (when root),
+# a virtualenv in .venv with sentimon installed. Usage: scripts/setup.sh [--dev]
+#   --dev  also the test tools: Python dev extras and Debian's prometheus (for promtool).
+# Safe to re-run: it skips what is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[[ "${1:-}" == "--dev" ]] && dev=1
+venv=${SENTIMON_VENV:-.venv}
+python=${PYTHON:-python3}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_packages=()
+have_python() { command -v "$python" >/dev/null && "$python" -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null; }
+have_python || apt_packages+=(python3 python3-venv python3-dev)
+command -v gcc >/dev/null || apt_packages+=(gcc)
+if (( dev )); then
+  command -v promtool >/dev/null || apt_packages+=(prometheus)
+fi
+if (( ${#apt_packages[@]} )); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing Debian packages: ${apt_packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+  else
+    echo "missing: ${apt_packages[*]}; install them (as root: apt-get install ${apt_packages[*]})" >&2
+    exit 1
+  fi
+fi
+have_python || { echo "need Python >= 3.11 with venv ($python)" >&2; exit 1; }
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  log "creating $venv"
+  "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+extras=$([[ $dev -eq 1 ]] && echo "[dev]" || echo "")
+stamp="$venv/.sentimon-installed$extras"
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  log "installing Python packages into $venv (torch CPU build, transformers, FastAPI...)"
+  "${pip[@]}" install --upgrade pip setuptools wheel
+  # Exactly this torch: any other spec pulls a build with several GB of CUDA packages.
+  "${pip[@]}" install "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple}
+  "${pip[@]}" install -e ".$extras"
+  echo "$want" > "$stamp"
+fi
+log "ready: $venv"

@@ -1,0 +1,3 @@
+from sentimon.cli.main import app
+
+app(prog_name="sentimon")

@@ -1,0 +1,1 @@
+"""One router per file, wired together in api/router.py."""

@@ -1,0 +1,56 @@
+"""Probes and what is being served."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from sentimon import __version__
+from sentimon.api.deps import get_service
+from sentimon.schemas import HealthOut, InfoOut, ReadyOut
+from sentimon.service import SentimentService
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=HealthOut)
+async def healthz() -> HealthOut:
+    """The process is up and its event loop answers."""
+    return HealthOut(status="ok")
+
+
+@router.get("/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
+async def readyz(service: SentimentService = Depends(get_service)) -> JSONResponse:
+    """The model is loaded and a warm-up inference passed."""
+    if service.ready and service.info is not None:
+        return JSONResponse(
+            ReadyOut(status="ready", model=service.info.name).model_dump(exclude_none=True)
+        )
+    return JSONResponse(
+        ReadyOut(status="not ready", reason=service.not_ready_reason).model_dump(exclude_none=True),
+        status_code=503,
+    )
+
+
+@router.get("/info", response_model=InfoOut)
+async def info(service: SentimentService = Depends(get_service)) -> InfoOut:
+    """Which model, revision and backend serve, and the request limits."""
+    model = service.require_info()
+    s = service.settings
+    return InfoOut(
+        service="sentimon",
+        version=__version__,
+        model=model.name,
+        model_revision=model.revision,
+        model_source=model.source,
+        backend=model.backend,
+        labels=list(model.labels),
+        max_tokens=model.max_tokens,
+        limits={
+            "max_text_chars": s.max_text_chars,
+            "max_batch_items": s.max_batch_items,
+            "max_body_bytes": s.max_body_bytes,
+            "max_queue_size": s.max_queue_size,
+            "request_timeout_s": s.request_timeout_s,
+        },
+    )

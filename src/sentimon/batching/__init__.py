@@ -1,0 +1,1 @@
+"""Admission control and the inference worker between the routes and the model."""

@@ -1,0 +1,17 @@
+"""`sentimon`: serve, predict, model build."""
+
+from __future__ import annotations
+
+import typer
+
+from sentimon.cli import model_cmd, predict_cmd, serve_cmd
+
+app = typer.Typer(
+    help="sentimon: sentiment analysis with monitoring built in.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve_cmd.serve)
+app.command("predict")(predict_cmd.predict)
+app.add_typer(model_cmd.app, name="model")

@@ -1,0 +1,70 @@
+"""`sentimon serve`: run the API with uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from sentimon.cli._settings import flag, settings_from
+
+
+def serve(
+    model: Annotated[str | None, flag("model", "--model")] = None,
+    host: Annotated[str | None, flag("host", "--host")] = None,
+    port: Annotated[int | None, flag("port", "--port")] = None,
+    num_threads: Annotated[int | None, flag("num_threads", "--num-threads")] = None,
+    max_tokens: Annotated[int | None, flag("max_tokens", "--max-tokens")] = None,
+    max_text_chars: Annotated[int | None, flag("max_text_chars", "--max-text-chars")] = None,
+    max_batch_items: Annotated[int | None, flag("max_batch_items", "--max-batch-items")] = None,
+    max_body_bytes: Annotated[int | None, flag("max_body_bytes", "--max-body-bytes")] = None,
+    max_queue_size: Annotated[int | None, flag("max_queue_size", "--max-queue-size")] = None,
+    request_timeout_s: Annotated[
+        float | None, flag("request_timeout_s", "--request-timeout-s")
+    ] = None,
+    fail_on_model_error: Annotated[
+        bool | None, flag("fail_on_model_error", "--fail-on-model-error/--no-fail-on-model-error")
+    ] = None,
+    log_level: Annotated[str | None, flag("log_level", "--log-level")] = None,
+    log_file: Annotated[Path | None, flag("log_file", "--log-file")] = None,
+    log_input_text: Annotated[
+        bool | None, flag("log_input_text", "--log-input-text/--no-log-input-text")
+    ] = None,
+) -> None:
+    """Serve the API (the model loads before the port opens)."""
+    settings = settings_from(
+        model=model,
+        host=host,
+        port=port,
+        num_threads=num_threads,
+        max_tokens=max_tokens,
+        max_text_chars=max_text_chars,
+        max_batch_items=max_batch_items,
+        max_body_bytes=max_body_bytes,
+        max_queue_size=max_queue_size,
+        request_timeout_s=request_timeout_s,
+        fail_on_model_error=fail_on_model_error,
+        log_level=log_level.upper() if log_level else None,
+        log_file=log_file,
+        log_input_text=log_input_text,
+    )
+    # Logging is configured before the app (and uvicorn) is imported.
+    from sentimon.logs.setup import configure_logging
+
+    configure_logging(
+        settings.log_level,
+        settings.log_file,
+        settings.log_file_max_bytes,
+        settings.log_file_backups,
+    )
+    import uvicorn
+
+    from sentimon.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,90 @@
+"""Every setting of the service, read once from the environment (prefix ``SENTIMON_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_MODEL = "bundled"
+BUNDLED_MODEL_DIR = Path(__file__).parent / "bundled_model"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseSettings):
+    """Service settings; each field is also a ``sentimon serve`` flag."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SENTIMON_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
+
+    model: str = BUNDLED_MODEL
+    """Model to serve: `bundled` (the offline model shipped in the package), a local
+    `save_pretrained` folder, or a Hugging Face hub id such as
+    `cardiffnlp/twitter-roberta-base-sentiment-latest`."""
+
+    model_revision: str | None = None
+    """Hub revision (branch, tag or commit) when `model` is a hub id."""
+
+    backend: Literal["transformers"] = "transformers"
+    """Inference backend."""
+
+    num_threads: int = Field(default=0, ge=0, le=256)
+    """Threads for inference; 0 uses every core."""
+
+    max_tokens: int = Field(default=128, ge=8, le=4096)
+    """Inputs are truncated to this many tokens (or the model's own maximum, if lower)."""
+
+    host: str = "127.0.0.1"
+    """Address the HTTP server binds to."""
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    """Port the HTTP server listens on."""
+
+    max_text_chars: int = Field(default=2000, ge=1, le=100_000)
+    """Longest accepted text, in characters; longer texts get 422."""
+
+    max_batch_items: int = Field(default=64, ge=1, le=1024)
+    """Most texts accepted by one `/predict/batch` request."""
+
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, le=100_000_000)
+    """Largest accepted request body; larger bodies get 413."""
+
+    max_queue_size: int = Field(default=256, ge=1, le=100_000)
+    """Most texts waiting for or in inference; beyond it requests get 429 at once."""
+
+    request_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """A request still waiting for inference after this long gets 503."""
+
+    fail_on_model_error: bool = True
+    """Exit at startup when the model cannot be loaded; if false, stay up and report not ready."""
+
+    log_level: LogLevel = "INFO"
+    """Lowest level written to the logs."""
+
+    log_file: Path | None = None
+    """Also write JSON logs to this rotating file."""
+
+    log_file_max_bytes: int = Field(default=10_000_000, ge=10_000)
+    """Size at which the log file rotates."""
+
+    log_file_backups: int = Field(default=5, ge=0, le=100)
+    """Rotated log files kept."""
+
+    log_input_text: bool = False
+    """Write the raw input text to the logs (off: only its length is logged)."""
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a model: `bundled`, a folder or a hub id")
+        return value.strip()
+
+    @property
+    def model_path_or_id(self) -> str:
+        """Where the model is loaded from: the bundled folder, a local folder or a hub id."""
+        return str(BUNDLED_MODEL_DIR) if self.model == BUNDLED_MODEL else self.model

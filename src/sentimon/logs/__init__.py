@@ -1,0 +1,1 @@
+"""Structured JSON logs carrying the request id."""

@@ -1,0 +1,171 @@
+"""Every `sentiment_*` metric, built on a registry passed in (a fresh one per app and test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+# The API's endpoints, the only values of the `endpoint` label ("other": any other path).
+ENDPOINTS = ("/analyze-sentiment/", "/predict", "/predict/batch")
+OTHER_ENDPOINT = "other"
+
+# Closed set of `error_type` values (see errors.py and api/errors.py).
+ERROR_TYPES = (
+    "invalid_json",
+    "invalid_body",
+    "unsupported_media_type",
+    "body_too_large",
+    "missing_field",
+    "invalid_type",
+    "invalid_input",
+    "empty_text",
+    "text_too_long",
+    "empty_batch",
+    "batch_too_large",
+    "not_found",
+    "method_not_allowed",
+    "overloaded",
+    "model_not_ready",
+    "timeout",
+    "inference_failed",
+    "internal_error",
+)
+
+# Request latency: boundaries at the 200 ms and 300 ms SLO thresholds and the 1 s p99 alert.
+LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Stage latency (queue wait, inference): finer at the low end.
+STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0)
+# Top-label probability: from 1/3 (a uniform 3-way guess) to 1, with 0.6/0.7 at the alert lines.
+CONFIDENCE_BUCKETS = (0.3334, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+TOKEN_BUCKETS = (4, 8, 16, 24, 32, 48, 64, 96, 128, 256, 512)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    registry: CollectorRegistry
+    predictions: Counter
+    prediction_duration: Histogram
+    confidence: Histogram
+    batch_size: Histogram
+    input_tokens: Histogram
+    queue_depth: Gauge
+    queue_wait: Histogram
+    inference: Histogram
+    model_loaded: Gauge
+    model_info: Gauge
+    errors: Counter
+    http_inprogress: Gauge
+
+    def init_model_series(
+        self, labels: Iterable[str], model: str, revision: str, backend: str
+    ) -> None:
+        """Create every child that depends on the model, so series exist before traffic."""
+        for label in labels:
+            self.confidence.labels(sentiment=label)
+            for endpoint in ENDPOINTS:
+                self.predictions.labels(sentiment=label, endpoint=endpoint)
+        self.model_info.clear()
+        self.model_info.labels(model=model, revision=revision, backend=backend).set(1)
+
+
+def build_metrics(
+    registry: CollectorRegistry | None = None, process_collectors: bool = True
+) -> Metrics:
+    """Register the service's metrics (and, by default, process/platform/GC collectors)."""
+    registry = registry if registry is not None else CollectorRegistry()
+    if process_collectors:
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+    m = Metrics(
+        registry=registry,
+        predictions=Counter(
+            "sentiment_predictions_total",
+            "Texts classified, by top label.",
+            ["sentiment", "endpoint"],
+            registry=registry,
+        ),
+        prediction_duration=Histogram(
+            "sentiment_prediction_duration_seconds",
+            "Time from a request's validated input to its result, queueing included.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        confidence=Histogram(
+            "sentiment_prediction_confidence",
+            "Probability of the top label, per text.",
+            ["sentiment"],
+            buckets=CONFIDENCE_BUCKETS,
+            registry=registry,
+        ),
+        batch_size=Histogram(
+            "sentiment_batch_size",
+            "Texts per model call.",
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        ),
+        input_tokens=Histogram(
+            "sentiment_input_tokens",
+            "Tokens per text as the model saw it (after truncation).",
+            buckets=TOKEN_BUCKETS,
+            registry=registry,
+        ),
+        queue_depth=Gauge(
+            "sentiment_queue_depth",
+            "Texts admitted and not yet answered (waiting or in inference).",
+            registry=registry,
+        ),
+        queue_wait=Histogram(
+            "sentiment_queue_wait_seconds",
+            "Time a model call waited for the inference worker.",
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        ),
+        inference=Histogram(
+            "sentiment_inference_seconds",
+            "Time of one model call (tokenization and forward pass).",
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        ),
+        model_loaded=Gauge(
+            "sentiment_model_loaded",
+            "1 when the model is loaded and its warm-up passed, else 0.",
+            registry=registry,
+        ),
+        model_info=Gauge(
+            "sentiment_model_info",
+            "The model being served (value is always 1).",
+            ["model", "revision", "backend"],
+            registry=registry,
+        ),
+        errors=Counter(
+            "sentiment_errors_total",
+            "Requests answered with an error.",
+            ["error_type", "endpoint"],
+            registry=registry,
+        ),
+        http_inprogress=Gauge(
+            "http_requests_inprogress",
+            "HTTP requests being served.",
+            ["method", "handler"],
+            registry=registry,
+        ),
+    )
+    for error_type in ERROR_TYPES:
+        for endpoint in (*ENDPOINTS, OTHER_ENDPOINT):
+            m.errors.labels(error_type=error_type, endpoint=endpoint)
+    for endpoint in ENDPOINTS:
+        m.prediction_duration.labels(endpoint=endpoint)
+    return m
+
+
+def endpoint_label(path: str) -> str:
+    """The bounded `endpoint` label of a request path."""
+    return path if path in ENDPOINTS else OTHER_ENDPOINT

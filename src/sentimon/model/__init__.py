@@ -1,0 +1,1 @@
+"""Sentiment models: the backend interface, label and text normalisation, loading."""

@@ -1,0 +1,50 @@
+"""Turn `SENTIMON_MODEL` into a loaded backend, or a ModelLoadError that says what to fix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from sentimon.config import BUNDLED_MODEL, Settings
+from sentimon.errors import ModelLoadError
+from sentimon.model.base import SentimentModel
+from sentimon.model.transformers_backend import TransformersModel
+
+
+def load_model(settings: Settings) -> SentimentModel:
+    """Load the configured model with the configured backend."""
+    source = settings.model_path_or_id
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    path = Path(source).expanduser()
+    looks_local = source.startswith((".", "/", "~")) or path.exists()
+    if settings.model == BUNDLED_MODEL and not (path / "model.safetensors").is_file():
+        raise ModelLoadError(
+            f"the bundled model is missing from {path} (SENTIMON_MODEL=bundled); "
+            "reinstall sentimon or run `sentimon model build`"
+        )
+    if looks_local and not path.is_dir():
+        raise ModelLoadError(f"SENTIMON_MODEL={source!r}: no such folder")
+    try:
+        return TransformersModel.load(
+            str(path) if path.is_dir() else source,
+            revision=settings.model_revision,
+            max_tokens=settings.max_tokens,
+        )
+    except Exception as exc:
+        hint = ""
+        if not path.is_dir() and os.environ.get("HF_HUB_OFFLINE") == "1":
+            hint = " (HF_HUB_OFFLINE=1: only models already in the Hugging Face cache load)"
+        elif not path.is_dir():
+            hint = " (is the hub reachable, and is the id right?)"
+        raise ModelLoadError(
+            f"cannot load SENTIMON_MODEL={settings.model!r}: "
+            f"{type(exc).__name__}: {_first_line(exc)}{hint}"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else "no details"

@@ -1,0 +1,136 @@
+"""PyTorch/transformers backend: any sequence-classification model, local or from the hub."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from sentimon.model.base import ModelInfo, Prediction
+from sentimon.model.labels import normalize_labels
+from sentimon.model.preprocess import preprocess
+
+# Some tokenizers report a huge sentinel as their maximum; positions cap the real one.
+_UNBOUNDED = 100_000
+
+
+class TransformersModel:
+    """A Hugging Face sequence classifier run with PyTorch in fp32, without gradients."""
+
+    backend = "transformers"
+
+    def __init__(
+        self, model: Any, tokenizer: Any, *, name: str, revision: str, source: str, max_tokens: int
+    ) -> None:
+        self._model = model.eval()
+        self._tokenizer = tokenizer
+        self._labels = normalize_labels(model.config.id2label)
+        self._max_tokens = min(max_tokens, _model_max_tokens(model, tokenizer))
+        self._info = ModelInfo(
+            name=name,
+            revision=revision,
+            backend=self.backend,
+            labels=self._labels,
+            max_tokens=self._max_tokens,
+            source=source,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        path_or_id: str,
+        *,
+        name: str | None = None,
+        revision: str | None = None,
+        max_tokens: int = 512,
+    ) -> TransformersModel:
+        """Load from a folder or hub id. Raises whatever transformers raises on failure."""
+        kwargs: dict[str, Any] = {"revision": revision} if revision else {}
+        tokenizer = AutoTokenizer.from_pretrained(path_or_id, **kwargs)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path_or_id, dtype=torch.float32, **kwargs
+        )
+        folder = Path(path_or_id)
+        if folder.is_dir():
+            resolved_revision = revision or _folder_revision(folder)
+        else:
+            resolved_revision = revision or getattr(model.config, "_commit_hash", None) or "main"
+        return cls(
+            model,
+            tokenizer,
+            name=name or _model_name(path_or_id, folder),
+            revision=resolved_revision,
+            source=path_or_id,
+            max_tokens=max_tokens,
+        )
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def torch_model(self) -> Any:
+        return self._model
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        if not texts:
+            return []
+        encoded = self._tokenizer(
+            [preprocess(t) for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self._max_tokens,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            logits = self._model(**encoded).logits
+        probs = torch.softmax(logits.float(), dim=-1).tolist()
+        tokens = encoded["attention_mask"].sum(dim=1).tolist()
+        return [_prediction(self._labels, p, n) for p, n in zip(probs, tokens, strict=True)]
+
+
+def _prediction(labels: tuple[str, ...], probs: list[float], tokens: int) -> Prediction:
+    best = max(range(len(probs)), key=probs.__getitem__)
+    return Prediction(
+        label=labels[best],
+        score=probs[best],
+        probabilities=dict(zip(labels, probs, strict=True)),
+        tokens=int(tokens),
+    )
+
+
+def _model_max_tokens(model: Any, tokenizer: Any) -> int:
+    limits = [int(tokenizer.model_max_length)]
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions:
+        # RoBERTa offsets positions by padding_idx + 1.
+        offset = 2 if getattr(model.config, "model_type", "") in {"roberta", "xlm-roberta"} else 0
+        limits.append(int(positions) - offset)
+    return (
+        min(limit for limit in limits if 0 < limit < _UNBOUNDED)
+        if any(0 < limit < _UNBOUNDED for limit in limits)
+        else 512
+    )
+
+
+def _model_name(path_or_id: str, folder: Path) -> str:
+    card = folder / "sentimon.json"
+    if card.is_file():
+        return str(json.loads(card.read_text())["name"])
+    return folder.name if folder.is_dir() else path_or_id
+
+
+def _folder_revision(folder: Path) -> str:
+    """The bundled model's recorded revision, else a hash of config and weight sizes."""
+    card = folder / "sentimon.json"
+    if card.is_file():
+        return str(json.loads(card.read_text())["revision"])
+    digest = hashlib.sha256((folder / "config.json").read_bytes())
+    for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return "local-" + digest.hexdigest()[:12]

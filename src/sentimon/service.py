@@ -1,0 +1,110 @@
+"""The application's state and the one operation routes call: classify validated texts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sentimon.batching.runner import InferenceRunner
+from sentimon.config import Settings
+from sentimon.errors import ModelNotReady
+from sentimon.metrics.definitions import Metrics
+from sentimon.model.base import ModelInfo, Prediction, SentimentModel
+
+log = logging.getLogger("sentimon.predictions")
+
+
+@dataclass
+class SentimentService:
+    """Owns the model's runner once it is ready; records prediction metrics and logs."""
+
+    settings: Settings
+    metrics: Metrics
+    model: SentimentModel | None = None
+    runner: InferenceRunner | None = None
+    ready: bool = False
+    not_ready_reason: str = "model is loading"
+
+    @property
+    def info(self) -> ModelInfo | None:
+        return self.model.info if self.model is not None else None
+
+    def require_info(self) -> ModelInfo:
+        if self.model is None:
+            raise ModelNotReady(
+                f"model not ready: {self.not_ready_reason}", headers={"Retry-After": "5"}
+            )
+        return self.model.info
+
+    def start(self, model: SentimentModel) -> None:
+        info = model.info
+        self.model = model
+        self.runner = InferenceRunner(
+            model,
+            self.metrics,
+            max_queue_size=self.settings.max_queue_size,
+            timeout_s=self.settings.request_timeout_s,
+        )
+        self.metrics.init_model_series(info.labels, info.name, info.revision, info.backend)
+
+    async def warm_up(self) -> None:
+        """One real inference; only after it passes is the service ready."""
+        if self.runner is None:
+            raise RuntimeError("warm_up() called before start()")
+        await self.runner.predict(["warm-up: the service is starting"])
+        self.ready = True
+        self.metrics.model_loaded.set(1)
+
+    def fail(self, reason: str) -> None:
+        self.ready = False
+        self.not_ready_reason = reason
+        self.metrics.model_loaded.set(0)
+
+    def stop(self) -> None:
+        self.ready = False
+        self.not_ready_reason = "shutting down"
+        self.metrics.model_loaded.set(0)
+        if self.runner is not None:
+            self.runner.close()
+
+    async def classify(self, texts: Sequence[str], endpoint: str) -> list[Prediction]:
+        if not self.ready or self.runner is None:
+            raise ModelNotReady(
+                f"model not ready: {self.not_ready_reason}", headers={"Retry-After": "5"}
+            )
+        started = time.perf_counter()
+        predictions = await self.runner.predict(texts)
+        elapsed = time.perf_counter() - started
+        self.metrics.prediction_duration.labels(endpoint=endpoint).observe(elapsed)
+        for p in predictions:
+            self.metrics.predictions.labels(sentiment=p.label, endpoint=endpoint).inc()
+            self.metrics.confidence.labels(sentiment=p.label).observe(p.score)
+        self._log(texts, predictions, endpoint, elapsed)
+        return predictions
+
+    def _log(
+        self, texts: Sequence[str], predictions: Sequence[Prediction], endpoint: str, elapsed: float
+    ) -> None:
+        fields: dict[str, object] = {
+            "event": "prediction",
+            "endpoint": endpoint,
+            "n_texts": len(texts),
+            "duration_ms": round(elapsed * 1000, 2),
+            "chars": [len(t) for t in texts] if len(texts) > 1 else len(texts[0]),
+        }
+        if len(predictions) == 1:
+            fields.update(
+                label=predictions[0].label,
+                score=round(predictions[0].score, 4),
+                tokens=predictions[0].tokens,
+            )
+        else:
+            fields["labels"] = dict(Counter(p.label for p in predictions))
+        if self.settings.log_input_text:
+            fields["text" if len(texts) == 1 else "texts"] = (
+                texts[0] if len(texts) == 1 else list(texts)
+            )
+        log.info("prediction", extra=fields)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from sentimon.app import create_app
+from sentimon.config import Settings
+from sentimon.logs.setup import configure_logging
+from tests.fakes import FakeModel
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        max_text_chars=280,
+        max_batch_items=8,
+        max_body_bytes=4096,
+        max_queue_size=16,
+        request_timeout_s=5,
+    )
+
+
+@pytest.fixture
+def fake_model() -> FakeModel:
+    return FakeModel()
+
+
+@pytest.fixture
+def client(
+    settings: Settings, fake_model: FakeModel, registry: CollectorRegistry
+) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, model=fake_model, registry=registry)) as c:
+        yield c
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Route logging through the real JSON configuration into memory; read it as dicts."""
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("INFO", stdout=out, stderr=err)
+
+    def read() -> list[dict[str, Any]]:
+        text = out.getvalue() + err.getvalue()
+        return [json.loads(line) for line in text.splitlines()]
+
+    yield read
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])
