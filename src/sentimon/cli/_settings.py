@@ -13,9 +13,7 @@ from sentimon.config import Settings
 def flag(name: str, *param_decls: str) -> Any:
     field = Settings.model_fields[name]
     env = f"SENTIMON_{name.upper()}"
-    return typer.Option(
-        None, *param_decls, help=f"{field.description} [env: {env}]", show_default=False
-    )
+    return typer.Option(*param_decls, help=f"{field.description} (env: {env})", show_default=False)
 
 
 def settings_from(**overrides: Any) -> Settings:

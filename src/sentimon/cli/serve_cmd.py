@@ -10,6 +10,8 @@ from sentimon.cli._settings import flag, settings_from
 
 def serve(
     model: Annotated[str | None, flag("model", "--model")] = None,
+    model_revision: Annotated[str | None, flag("model_revision", "--model-revision")] = None,
+    backend: Annotated[str | None, flag("backend", "--backend")] = None,
     host: Annotated[str | None, flag("host", "--host")] = None,
     port: Annotated[int | None, flag("port", "--port")] = None,
     num_threads: Annotated[int | None, flag("num_threads", "--num-threads")] = None,
@@ -26,6 +28,10 @@ def serve(
     ] = None,
     log_level: Annotated[str | None, flag("log_level", "--log-level")] = None,
     log_file: Annotated[Path | None, flag("log_file", "--log-file")] = None,
+    log_file_max_bytes: Annotated[
+        int | None, flag("log_file_max_bytes", "--log-file-max-bytes")
+    ] = None,
+    log_file_backups: Annotated[int | None, flag("log_file_backups", "--log-file-backups")] = None,
     log_input_text: Annotated[
         bool | None, flag("log_input_text", "--log-input-text/--no-log-input-text")
     ] = None,
@@ -45,6 +51,8 @@ def serve(
         fail_on_model_error=fail_on_model_error,
         log_level=log_level.upper() if log_level else None,
         log_file=log_file,
+        log_file_max_bytes=log_file_max_bytes,
+        log_file_backups=log_file_backups,
         log_input_text=log_input_text,
     )
     # Logging is configured before the app (and uvicorn) is imported.

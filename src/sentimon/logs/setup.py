@@ -80,5 +80,17 @@ def configure_logging(
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    _route_transformers_logs()
     for noisy in ("httpx", "httpcore", "urllib3", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _route_transformers_logs() -> None:
+    """transformers writes to stderr through its own handler; send it through ours instead."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return
+    hf_logging.disable_default_handler()
+    hf_logging.enable_propagation()
+    hf_logging.disable_progress_bar()

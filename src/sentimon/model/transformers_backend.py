@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from sentimon.model.base import ModelInfo, Prediction
 from sentimon.model.labels import normalize_labels
@@ -50,6 +51,7 @@ class TransformersModel:
         max_tokens: int = 512,
     ) -> TransformersModel:
         """Load from a folder or hub id. Raises whatever transformers raises on failure."""
+        hf_logging.disable_progress_bar()
         kwargs: dict[str, Any] = {"revision": revision} if revision else {}
         tokenizer = AutoTokenizer.from_pretrained(path_or_id, **kwargs)
         model = AutoModelForSequenceClassification.from_pretrained(

@@ -1,0 +1,1 @@
+"""The reproducible build of the bundled model (`sentimon model build`)."""

