@@ -39,6 +39,8 @@ def serve(
     """Serve the API (the model loads before the port opens)."""
     settings = settings_from(
         model=model,
+        model_revision=model_revision,
+        backend=backend,
         host=host,
         port=port,
         num_threads=num_threads,

@@ -51,7 +51,7 @@ class TransformersModel:
         max_tokens: int = 512,
     ) -> TransformersModel:
         """Load from a folder or hub id. Raises whatever transformers raises on failure."""
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         kwargs: dict[str, Any] = {"revision": revision} if revision else {}
         tokenizer = AutoTokenizer.from_pretrained(path_or_id, **kwargs)
         model = AutoModelForSequenceClassification.from_pretrained(

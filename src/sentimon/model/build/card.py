@@ -126,7 +126,6 @@ def render_card(meta: dict[str, Any]) -> str:
         f"epoch {h['epoch']}: {h['validation_accuracy']:.3f} / {h['validation_macro_f1']:.3f}"
         for h in epochs
     )
-    calibration = [h for h in train["history"] if "neutral_logit_offset" in h]
     targets = (
         f"soft targets from the mean rating blurred by N(0, {train['soft_label_sigma']}) "
         "(the chance it falls in each class)"
@@ -147,13 +146,6 @@ def render_card(meta: dict[str, Any]) -> str:
         f"{targets}, bf16 autocast {train['bf16']}, seed "
         f"{train['seed']}, {train['seconds']} s on the build machine. "
         f"Validation accuracy / macro-F1 by epoch: {hist}; the best epoch is kept. "
-        + (
-            f"Then the neutral logit's bias was shifted by "
-            f"{calibration[0]['neutral_logit_offset']:+.2f}, the shift that maximised "
-            f"validation macro-F1 ({calibration[0]['validation_macro_f1']:.3f}). "
-            if calibration
-            else ""
-        )
         + "Weights are stored in fp16 "
         "(half the size) and computed in fp32; the numbers above are those of the stored weights, "
         "run through sentimon's own backend.",

@@ -33,8 +33,6 @@ class TrainConfig:
     soft_label_sigma: float = 0.0
     """If > 0, train on soft targets: the chance that a rating blurred by N(0, sigma) falls in
     each class (an ordinal signal near the thresholds); else on the hard labels."""
-    calibrate_neutral: bool = False
-    """Shift the neutral logit by the offset that maximises validation macro-F1."""
 
 
 def seed_everything(seed: int) -> None:
@@ -71,7 +69,6 @@ def predict_labels(
 ) -> list[int]:
     """Top class id per text, in fp32 (the in-memory model, for checkpoint selection)."""
     model.eval()
-    out: list[int] = []
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     preds = [0] * len(texts)
     with torch.inference_mode():
@@ -86,8 +83,7 @@ def predict_labels(
             )
             for i, p in zip(idx, model(**enc).logits.argmax(-1).tolist(), strict=True):
                 preds[i] = p
-    out.extend(preds)
-    return out
+    return preds
 
 
 Progress = Callable[[int, int, str], None]
@@ -154,7 +150,7 @@ def fine_tune(
                 loss = -(soft[batch] * log_probs).sum(dim=-1).mean()
             else:
                 loss = loss_fn(logits.float(), labels[batch])
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
@@ -177,13 +173,6 @@ def fine_tune(
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()
-    if config.calibrate_neutral:
-        offset, f1 = neutral_offset(model, tokenizer, validation, config.max_tokens)
-        with torch.no_grad():
-            model.classifier.bias[SENTIMENT_LABELS.index("neutral")] += offset
-        history.append(
-            {"neutral_logit_offset": round(offset, 3), "validation_macro_f1": round(f1, 4)}
-        )
     return model, history
 
 
@@ -193,47 +182,10 @@ def soft_targets(ratings: Sequence[float], sigma: float) -> torch.Tensor | None:
         return None
     r = torch.tensor(ratings, dtype=torch.float64)
     normal = torch.distributions.Normal(0.0, sigma)
-    negative = normal.cdf(NEGATIVE_AT - r)
-    positive = 1 - normal.cdf(POSITIVE_AT - r)
+    negative = normal.cdf(NEGATIVE_AT - r)  # type: ignore[no-untyped-call]
+    positive = 1 - normal.cdf(POSITIVE_AT - r)  # type: ignore[no-untyped-call]
     neutral = (1 - negative - positive).clamp_min(0)
     return torch.stack([negative, neutral, positive], dim=-1).float()
-
-
-def validation_logits(
-    model: Any, tokenizer: Any, examples: Sequence[Example], max_tokens: int, batch_size: int = 64
-) -> torch.Tensor:
-    model.eval()
-    rows: list[torch.Tensor] = []
-    with torch.inference_mode():
-        for start in range(0, len(examples), batch_size):
-            enc = tokenizer(
-                [e.text for e in examples[start : start + batch_size]],
-                padding=True,
-                truncation=True,
-                max_length=max_tokens,
-                return_tensors="pt",
-            )
-            rows.append(model(**enc).logits.float())
-    return torch.cat(rows)
-
-
-def neutral_offset(
-    model: Any, tokenizer: Any, validation: Sequence[Example], max_tokens: int
-) -> tuple[float, float]:
-    """The neutral-logit shift in [-1, 2] (steps of 0.05) with the best validation macro-F1;
-    ties go to the smallest shift."""
-    logits = validation_logits(model, tokenizer, validation, max_tokens)
-    truth = [e.label for e in validation]
-    neutral = SENTIMENT_LABELS.index("neutral")
-    best = (0.0, score(SENTIMENT_LABELS, truth, logits.argmax(-1).tolist()).macro_f1)
-    for step in range(-20, 41):
-        offset = step * 0.05
-        shifted = logits.clone()
-        shifted[:, neutral] += offset
-        f1 = score(SENTIMENT_LABELS, truth, shifted.argmax(-1).tolist()).macro_f1
-        if f1 > best[1] + 1e-9 or (abs(f1 - best[1]) <= 1e-9 and abs(offset) < abs(best[0])):
-            best = (offset, f1)
-    return best
 
 
 def _validate(model: Any, tokenizer: Any, validation: Sequence[Example], max_tokens: int) -> Scores:
