@@ -89,6 +89,7 @@ def test_build_writes_a_servable_documented_model(pinned: Path, tmp_path: Path) 
             epochs=2,
             batch_size=16,
             soft_label_sigma=0.3,
+            soup_seeds=(0, 1),
             domain_repeats={"tweets": 2, "amazon": 1, "nyt": 1},
         ),
     )
@@ -104,9 +105,11 @@ def test_build_writes_a_servable_documented_model(pinned: Path, tmp_path: Path) 
         "reference_profile.json",
     ):
         assert (output / name).is_file(), name
-    assert json.loads((output / "sentimon.json").read_text()) == meta
+    assert json.loads((output / "sentimon.json").read_text()) == json.loads(json.dumps(meta))
     assert meta["revision"] == f"v{pipeline.MODEL_VERSION}-{meta['weights_sha256'][:12]}"
-    assert [h["epoch"] for h in meta["training"]["history"]] == [1, 2]
+    history = meta["training"]["history"]
+    assert [h.get("soup_member") for h in history] == [1, 2, None]
+    assert history[-1]["soup_of"] == 2 and "validation_macro_f1" in history[-1]
     counts = meta["split"]["counts"]["tweets"]
     assert (counts["train"], counts["validation"], counts["test"]) == (42, 6, 12)
 

@@ -20,7 +20,7 @@ def build(
     cache_dir: Annotated[
         Path, typer.Option(help="Where the pinned packages are downloaded and unpacked.")
     ] = Path(".cache/build"),
-    epochs: Annotated[int, typer.Option(min=1, max=20, help="Training epochs.")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, max=20, help="Training epochs.")] = 2,
     seed: Annotated[int, typer.Option(help="Training seed (the data split's is fixed).")] = 0,
     threads: Annotated[int, typer.Option(min=0, help="Torch threads; 0: every core.")] = 0,
     bf16: Annotated[bool, typer.Option(help="bf16 autocast while training.")] = True,

@@ -29,6 +29,40 @@ def _confusion(labels: list[str], matrix: list[list[int]]) -> list[str]:
     return rows
 
 
+def _selection_text(train: dict[str, Any]) -> str:
+    history = train["history"]
+    if train.get("soup_seeds"):
+        members = "; ".join(
+            f"seed {h['seed']}: {h['validation_accuracy']:.3f} / {h['validation_macro_f1']:.3f}"
+            for h in history
+            if "soup_member" in h
+        )
+        soup = next((h for h in history if "soup_of" in h), None)
+        text = (
+            f"The model is a uniform soup: {len(train['soup_seeds'])} models fine-tuned "
+            "from the same start with different seeds (data order, dropout), each kept at "
+            "its last epoch, their weights averaged. Validation accuracy / macro-F1 of the "
+            f"members: {members}"
+        )
+        if soup:
+            text += (
+                f"; of the soup: {soup['validation_accuracy']:.3f} / "
+                f"{soup['validation_macro_f1']:.3f}"
+            )
+        return text + ". "
+    if train.get("fit_validation"):
+        return (
+            "The recipe was chosen on the tweet validation split in earlier runs of this "
+            "pipeline; this model was trained on the training and validation parts together "
+            "and keeps its last epoch. "
+        )
+    hist = ", ".join(
+        f"epoch {h['epoch']}: {h['validation_accuracy']:.3f} / {h['validation_macro_f1']:.3f}"
+        for h in history
+    )
+    return f"Validation accuracy / macro-F1 by epoch: {hist}; the best epoch is kept. "
+
+
 def render_card(meta: dict[str, Any]) -> str:
     labels: list[str] = meta["labels"]
     test = meta["metrics"]["test"]
@@ -79,9 +113,9 @@ def render_card(meta: dict[str, Any]) -> str:
         f"rated set is split on its own, stratified by label, with seed {meta['split']['seed']}: "
         f"{round(meta['split']['test_share'] * 100)}% test, "
         f"{round(meta['split']['validation_share'] * 100)}% validation, the rest training. "
-        "The test splits are never trained on or used to choose anything; the epoch is chosen "
-        "on the tweet validation split. Mentions become `@user` and links `http` "
-        "(cardiffnlp's preprocessing), in training and in serving.",
+        "The test splits are never trained on or used to choose anything; every choice (the "
+        "recipe, the epoch) is made on the tweet validation split. Mentions become `@user` "
+        "and links `http` (cardiffnlp's preprocessing), in training and in serving.",
         "",
         "| set | train | validation | test | test negative / neutral / positive | trained on |",
         "| --- | ---: | ---: | ---: | --- | --- |",
@@ -121,11 +155,7 @@ def render_card(meta: dict[str, Any]) -> str:
             f"| {_DOMAIN_NAMES.get(d, d)} | {r['n']} | {_pct(r['accuracy'])} | "
             f"{_pct(r['macro_f1'])} | " + " / ".join(_pct(r["f1"][lab]) for lab in labels) + " |"
         )
-    epochs = [h for h in train["history"] if "epoch" in h]
-    hist = ", ".join(
-        f"epoch {h['epoch']}: {h['validation_accuracy']:.3f} / {h['validation_macro_f1']:.3f}"
-        for h in epochs
-    )
+    selection = _selection_text(train)
     targets = (
         f"soft targets from the mean rating blurred by N(0, {train['soft_label_sigma']}) "
         "(the chance it falls in each class)"
@@ -145,9 +175,7 @@ def render_card(meta: dict[str, Any]) -> str:
         f"{train['batch_size']}, inputs truncated to {train['max_tokens']} tokens, "
         f"{targets}, bf16 autocast {train['bf16']}, seed "
         f"{train['seed']}, {train['seconds']} s on the build machine "
-        f"({train.get('threads', '?')} CPU threads). "
-        f"Validation accuracy / macro-F1 by epoch: {hist}; the best epoch is kept. "
-        + "Weights are stored in fp16 "
+        f"({train.get('threads', '?')} CPU threads). " + selection + "Weights are stored in fp16 "
         "(half the size) and computed in fp32; the numbers above are those of the stored weights, "
         "run through sentimon's own backend.",
         "",
