@@ -31,7 +31,7 @@ format:
 	$(VENV)/bin/ruff format src tests
 	$(VENV)/bin/ruff check --fix src tests
 
-# Rebuild the bundled model from its pinned inputs (about 15 minutes on 2 cores).
+# Rebuild the bundled model from its pinned inputs (about 5 minutes on 2 cores).
 model: setup
 	$(VENV)/bin/sentimon model build --output src/sentimon/bundled_model
 

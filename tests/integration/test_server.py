@@ -126,7 +126,8 @@ def test_logs_are_json_lines_with_request_ids_in_stdout_and_file(server: Server)
 def test_sigterm_stops_cleanly_and_stdout_is_json(server: Server) -> None:
     server.process.send_signal(signal.SIGTERM)
     out, err = server.process.communicate(timeout=20)
-    assert server.process.returncode == 0, err[-2000:]
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status shows it.
+    assert server.process.returncode in (0, -signal.SIGTERM), err[-2000:]
     for line in out.splitlines():
         json.loads(line)
     events = [json.loads(line).get("event") for line in out.splitlines()]

@@ -13,7 +13,12 @@ from typing import Any, TextIO
 from sentimon.logs.context import current_request_id
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}  # uvicorn adds a colored copy
 
 
 class JsonFormatter(logging.Formatter):

@@ -30,35 +30,9 @@ def _confusion(labels: list[str], matrix: list[list[int]]) -> list[str]:
 
 
 def _selection_text(train: dict[str, Any]) -> str:
-    history = train["history"]
-    if train.get("soup_seeds"):
-        members = "; ".join(
-            f"seed {h['seed']}: {h['validation_accuracy']:.3f} / {h['validation_macro_f1']:.3f}"
-            for h in history
-            if "soup_member" in h
-        )
-        soup = next((h for h in history if "soup_of" in h), None)
-        text = (
-            f"The model is a uniform soup: {len(train['soup_seeds'])} models fine-tuned "
-            "from the same start with different seeds (data order, dropout), each kept at "
-            "its last epoch, their weights averaged. Validation accuracy / macro-F1 of the "
-            f"members: {members}"
-        )
-        if soup:
-            text += (
-                f"; of the soup: {soup['validation_accuracy']:.3f} / "
-                f"{soup['validation_macro_f1']:.3f}"
-            )
-        return text + ". "
-    if train.get("fit_validation"):
-        return (
-            "The recipe was chosen on the tweet validation split in earlier runs of this "
-            "pipeline; this model was trained on the training and validation parts together "
-            "and keeps its last epoch. "
-        )
     hist = ", ".join(
         f"epoch {h['epoch']}: {h['validation_accuracy']:.3f} / {h['validation_macro_f1']:.3f}"
-        for h in history
+        for h in train["history"]
     )
     return f"Validation accuracy / macro-F1 by epoch: {hist}; the best epoch is kept. "
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,13 +30,6 @@ class TrainConfig:
     domain_repeats: dict[str, int] = field(default_factory=lambda: {"tweets": 1})
     """How many times each domain's training texts are seen per epoch (0 or absent: unused)."""
     label_smoothing: float = 0.0
-    soup_seeds: tuple[int, ...] = ()
-    """If set, fine-tune one model per seed from the same start (encoder and head), keep each
-    one's last epoch, and average their weights: a uniform model soup (Wortsman et al., 2022),
-    one model with the accuracy of an ensemble and less seed-to-seed variance."""
-    fit_validation: bool = False
-    """Train on the validation splits too and keep the last epoch: for the final model, once
-    the recipe (domains, epochs, targets) has been chosen on validation."""
     soft_label_sigma: float = 0.0
     """If > 0, train on soft targets: the chance that a rating blurred by N(0, sigma) falls in
     each class (an ordinal signal near the thresholds); else on the hard labels."""
@@ -197,61 +189,3 @@ def soft_targets(ratings: Sequence[float], sigma: float) -> torch.Tensor | None:
 def _validate(model: Any, tokenizer: Any, validation: Sequence[Example], max_tokens: int) -> Scores:
     predicted = predict_labels(model, tokenizer, [ex.text for ex in validation], max_tokens)
     return score(SENTIMENT_LABELS, [ex.label for ex in validation], predicted)
-
-
-def train_soup(
-    new_model: Callable[[], Any],
-    tokenizer: Any,
-    train: Sequence[Example],
-    validation: Sequence[Example],
-    config: TrainConfig,
-    progress: Progress,
-) -> tuple[Any, list[dict[str, Any]]]:
-    """Average the weights of one fine-tuned model per seed in `config.soup_seeds`.
-
-    `new_model()` must return the same starting model every time. Validation only scores the
-    members and the soup; it chooses nothing.
-    """
-    seeds = config.soup_seeds
-    if not seeds:
-        raise ValueError("train_soup needs config.soup_seeds")
-    history: list[dict[str, Any]] = []
-    total: dict[str, torch.Tensor] = {}
-    model: Any = None
-    for i, seed in enumerate(seeds):
-        member_config = dataclasses.replace(config, seed=seed, soup_seeds=())
-
-        def member_progress(done: int, steps: int, description: str, i: int = i) -> None:
-            progress(
-                i * steps + done, steps * len(seeds), f"model {i + 1}/{len(seeds)} " + description
-            )
-
-        model, member_history = fine_tune(
-            new_model(), tokenizer, train, [], member_config, member_progress
-        )
-        entry: dict[str, Any] = {
-            "soup_member": i + 1,
-            "seed": seed,
-            "train_loss": member_history[-1]["train_loss"],
-        }
-        if validation:
-            val = _validate(model, tokenizer, validation, config.max_tokens)
-            entry["validation_accuracy"] = round(val.accuracy, 4)
-            entry["validation_macro_f1"] = round(val.macro_f1, 4)
-        history.append(entry)
-        for name, tensor in model.state_dict().items():
-            if tensor.is_floating_point():
-                total[name] = total[name] + tensor.double() if name in total else tensor.double()
-    averaged = {name: (t / len(seeds)).float() for name, t in total.items()}
-    model.load_state_dict(averaged, strict=False)
-    model.eval()
-    if validation:
-        val = _validate(model, tokenizer, validation, config.max_tokens)
-        history.append(
-            {
-                "soup_of": len(seeds),
-                "validation_accuracy": round(val.accuracy, 4),
-                "validation_macro_f1": round(val.macro_f1, 4),
-            }
-        )
-    return model, history
