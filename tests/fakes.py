@@ -15,6 +15,7 @@ _NEGATIVE = ("hate", "awful", "bad", "sad")
 
 def fake_prediction(text: str) -> Prediction:
     """Keyword label; the other probabilities vary with the text, so results are traceable."""
+    text = " ".join(text.split())
     lowered = text.lower()
     if any(w in lowered for w in _POSITIVE):
         top = 2
@@ -36,10 +37,19 @@ def fake_prediction(text: str) -> Prediction:
 
 
 class FakeModel:
-    """Keyword classifier; records every call's texts."""
+    """Keyword classifier with a reversible word-level tokenizer; records what it is asked.
+
+    `tokenize` gives one id per word plus two special ids, so a text's token count is its word
+    count + 2; `infer` decodes the ids and returns `fake_prediction`'s probabilities.
+    """
 
     def __init__(self, name: str = "fake-model") -> None:
         self.calls: list[list[str]] = []
+        self.infer_calls: list[int] = []
+        self.texts_seen: list[list[str]] = []
+        self.threads: set[str] = set()
+        self._vocab: dict[str, int] = {}
+        self._words: dict[int, str] = {}
         self._info = ModelInfo(
             name=name,
             revision="test-1",
@@ -53,32 +63,51 @@ class FakeModel:
     def info(self) -> ModelInfo:
         return self._info
 
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        self.threads.add(threading.current_thread().name)
+        rows = []
+        for text in texts:
+            ids = [self._vocab.setdefault(w, len(self._vocab) + 3) for w in text.split()]
+            for word, i in zip(text.split(), ids, strict=True):
+                self._words[i] = word
+            rows.append([1, *ids, 2])
+        return rows
+
+    def decode(self, row: Sequence[int]) -> str:
+        return " ".join(self._words[i] for i in row[1:-1])
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        self.threads.add(threading.current_thread().name)
+        texts = [self.decode(row) for row in ids]
+        self.infer_calls.append(len(ids))
+        self.texts_seen.append(texts)
+        return [[fake_prediction(t).probabilities[lab] for lab in LABELS] for t in texts]
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         self.calls.append(list(texts))
+        self.infer(self.tokenize(texts))
         return [fake_prediction(t) for t in texts]
 
 
 class FailingModel(FakeModel):
-    """Passes warm-up, then fails every call whose texts include `boom`."""
+    """Fails every call whose texts include `boom`."""
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        if any("boom" in t for t in texts):
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        if any("boom" in self.decode(row) for row in ids):
             raise RuntimeError("the model broke")
-        return super().predict(texts)
+        return super().infer(ids)
 
 
 class BlockingModel(FakeModel):
-    """Passes warm-up, then blocks each call until `release` is set."""
+    """Blocks each call (but warm-up's) until `release` is set; `started` tells it is blocked."""
 
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
         self.started = threading.Event()
-        self._warm = False
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        if self._warm:
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        if not any(self.decode(row).startswith("warm-up") for row in ids):
             self.started.set()
             self.release.wait(timeout=10)
-        self._warm = True
-        return super().predict(texts)
+        return super().infer(ids)

@@ -43,6 +43,8 @@ STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3,
 # Top-label probability: from 1/3 (a uniform 3-way guess) to 1, with 0.6/0.7 at the alert lines.
 CONFIDENCE_BUCKETS = (0.3334, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+BATCH_TOKEN_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+PADDING_BUCKETS = (1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0)
 TOKEN_BUCKETS = (4, 8, 16, 24, 32, 48, 64, 96, 128, 256, 512)
 
 
@@ -57,6 +59,9 @@ class Metrics:
     queue_depth: Gauge
     queue_wait: Histogram
     inference: Histogram
+    tokenization: Histogram
+    batch_tokens: Histogram
+    padding_ratio: Histogram
     model_loaded: Gauge
     model_info: Gauge
     errors: Counter
@@ -132,6 +137,24 @@ def build_metrics(
             "sentiment_inference_seconds",
             "Time of one model call (tokenization and forward pass).",
             buckets=STAGE_BUCKETS,
+            registry=registry,
+        ),
+        tokenization=Histogram(
+            "sentiment_tokenization_seconds",
+            "Time to tokenize one batch of texts.",
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        ),
+        batch_tokens=Histogram(
+            "sentiment_batch_tokens",
+            "Tokens per model call, padding included.",
+            buckets=BATCH_TOKEN_BUCKETS,
+            registry=registry,
+        ),
+        padding_ratio=Histogram(
+            "sentiment_padding_ratio",
+            "Padded tokens over real tokens, per model call (1 means no padding).",
+            buckets=PADDING_BUCKETS,
             registry=registry,
         ),
         model_loaded=Gauge(

@@ -1,0 +1,273 @@
+"""The micro-batcher: many callers' texts → few, well-packed model calls on one worker thread.
+
+Callers put texts into a bounded queue (admission is counted in texts; a full queue refuses at
+once with `Overloaded`). A collector task takes what is queued, waiting at most `max_wait_s`
+for a batch to fill up to `max_batch_size`, and hands it to the single inference thread. There
+the texts are tokenized, sorted by length and cut into model calls that respect the token
+budget and never pad more than `max_padding_ratio` times the real tokens. Results fan out to
+their callers; a failed call fails every caller in it; callers that gave up before their batch
+ran are skipped. While the worker is busy the next batch accumulates, so batches grow with load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sentimon.errors import InferenceFailed, InferenceTimeout, ModelNotReady, Overloaded
+from sentimon.metrics.definitions import Metrics
+from sentimon.model.base import ModelInfo, Prediction
+
+log = logging.getLogger(__name__)
+
+
+class BatchModel(Protocol):
+    """What the batcher needs of a backend; both calls block and run on the worker thread."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, preprocessed and truncated, special tokens included."""
+        ...
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        """Label probabilities per row (rows are padded by the backend)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_batch_size: int = 32
+    max_batch_tokens: int = 4096
+    """Most tokens in one model call, padding included."""
+    max_wait_s: float = 0.002
+    max_padding_ratio: float = 1.25
+    """A model call's padded tokens may be at most this multiple of its real tokens."""
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
+        if self.max_batch_tokens < 1:
+            raise ValueError(f"max_batch_tokens must be >= 1, got {self.max_batch_tokens}")
+        if self.max_wait_s < 0:
+            raise ValueError(f"max_wait_s must be >= 0, got {self.max_wait_s}")
+        if self.max_padding_ratio < 1:
+            raise ValueError(f"max_padding_ratio must be >= 1, got {self.max_padding_ratio}")
+
+
+@dataclass(eq=False)
+class _Item:
+    text: str
+    future: asyncio.Future[Prediction]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+def plan_calls(lengths: Sequence[int], limits: BatchLimits) -> list[list[int]]:
+    """Cut indices, sorted by length, into model calls within the size, token and padding limits.
+
+    Padding cost is judged on the sorted order: a call ends where adding the next (longer)
+    text would push its padded size past the token budget or the padding ratio.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    calls: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for i in order:
+        n = lengths[i]
+        width = max(n, max((lengths[j] for j in current), default=0))
+        padded = width * (len(current) + 1)
+        if current and (
+            len(current) >= limits.max_batch_size
+            or padded > limits.max_batch_tokens
+            or padded > limits.max_padding_ratio * (real + n)
+        ):
+            calls.append(current)
+            current, real = [], 0
+        current.append(i)
+        real += n
+    if current:
+        calls.append(current)
+    return calls
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        model: BatchModel,
+        metrics: Metrics,
+        *,
+        limits: BatchLimits,
+        max_queue_size: int,
+        timeout_s: float,
+    ) -> None:
+        if max_queue_size < 1:
+            raise ValueError(f"max_queue_size must be >= 1, got {max_queue_size}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self._model = model
+        self._metrics = metrics
+        self._limits = limits
+        self._max_queue_size = max_queue_size
+        self._timeout_s = timeout_s
+        self._labels = model.info.labels
+        self._queue: deque[_Item] = deque()
+        self._admitted = 0
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentimon-infer")
+        self._task: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+        self._closing = False
+
+    @property
+    def admitted(self) -> int:
+        """Texts admitted and not yet answered (queued or in a model call)."""
+        return self._admitted
+
+    @property
+    def healthy(self) -> bool:
+        return self._task is not None and not self._task.done() and not self._closing
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._collect(), name="sentimon-batcher"
+            )
+
+    async def close(self) -> None:
+        """Fail what is still queued, let the running call finish and answer, then stop."""
+        self._closing = True
+        self._fail_queued(ModelNotReady("the service is shutting down"))
+        self._wakeup.set()
+        if self._task is not None:
+            try:
+                await self._task
+            except Exception:  # already logged by the collector
+                pass
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
+
+    async def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        if not self.healthy:
+            reason = "shutting down" if self._closing else f"worker stopped: {self._failure!r}"
+            raise ModelNotReady(f"inference unavailable: {reason}")
+        n = len(texts)
+        if self._admitted + n > self._max_queue_size:
+            raise Overloaded(
+                f"server busy: {self._admitted} texts queued, limit "
+                f"{self._max_queue_size}; retry shortly"
+            )
+        loop = asyncio.get_running_loop()
+        items = [_Item(text, loop.create_future()) for text in texts]
+        self._admitted += n
+        self._metrics.queue_depth.set(self._admitted)
+        self._queue.extend(items)
+        self._wakeup.set()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return list(await asyncio.gather(*(item.future for item in items)))
+        except TimeoutError:
+            raise InferenceTimeout(
+                f"no result within {self._timeout_s:g} s; the server is overloaded"
+            ) from None
+        finally:
+            for item in items:  # anything unanswered is skipped by the worker
+                if not item.future.done():
+                    item.future.cancel()
+
+    def _release(self, n: int) -> None:
+        self._admitted -= n
+        self._metrics.queue_depth.set(self._admitted)
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while not self._queue and not self._closing:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                if self._closing:
+                    return
+                deadline = loop.time() + self._limits.max_wait_s
+                while len(self._queue) < self._limits.max_batch_size and not self._closing:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    self._wakeup.clear()
+                    try:
+                        async with asyncio.timeout(remaining):
+                            await self._wakeup.wait()
+                    except TimeoutError:
+                        break
+                size = min(len(self._queue), self._limits.max_batch_size)
+                batch = [self._queue.popleft() for _ in range(size)]
+                live = [item for item in batch if not item.future.done()]
+                self._release(len(batch) - len(live))
+                if not live:
+                    continue
+                try:
+                    results = await loop.run_in_executor(self._executor, self._run, live)
+                except Exception as exc:
+                    log.exception("inference failed for a batch of %d texts", len(live))
+                    error = InferenceFailed(f"inference failed ({type(exc).__name__})")
+                    results = [error] * len(live)
+                finally:
+                    self._release(len(live))
+                for item, result in zip(live, results, strict=True):
+                    if item.future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        item.future.set_exception(result)
+                    else:
+                        item.future.set_result(result)
+        except Exception as exc:  # a bug in the loop itself: fail everyone, report unready
+            self._failure = exc
+            log.exception("the batcher stopped")
+            self._fail_queued(ModelNotReady("inference worker stopped"))
+            raise
+
+    def _fail_queued(self, error: Exception) -> None:
+        while self._queue:
+            item = self._queue.popleft()
+            self._release(1)
+            if not item.future.done():
+                item.future.set_exception(error)
+
+    def _run(self, items: Sequence[_Item]) -> list[Prediction | BaseException]:
+        """On the worker thread: tokenize, plan calls, run them; one result per item."""
+        started = time.perf_counter()
+        m = self._metrics
+        for item in items:
+            m.queue_wait.observe(started - item.enqueued)
+        ids = self._model.tokenize([item.text for item in items])
+        m.tokenization.observe(time.perf_counter() - started)
+        results: list[Prediction | BaseException] = [InferenceFailed("not run")] * len(items)
+        for call in plan_calls([len(row) for row in ids], self._limits):
+            rows = [ids[i] for i in call]
+            width = max(len(row) for row in rows)
+            real = sum(len(row) for row in rows)
+            call_started = time.perf_counter()
+            probabilities = self._model.infer(rows)
+            m.inference.observe(time.perf_counter() - call_started)
+            m.batch_size.observe(len(rows))
+            m.batch_tokens.observe(width * len(rows))
+            m.padding_ratio.observe(width * len(rows) / real)
+            for i, probs in zip(call, probabilities, strict=True):
+                m.input_tokens.observe(len(ids[i]))
+                results[i] = _prediction(self._labels, probs, len(ids[i]))
+        return results
+
+
+def _prediction(labels: tuple[str, ...], probs: Sequence[float], tokens: int) -> Prediction:
+    best = max(range(len(probs)), key=probs.__getitem__)
+    return Prediction(
+        label=labels[best],
+        score=float(probs[best]),
+        probabilities={lab: float(p) for lab, p in zip(labels, probs, strict=True)},
+        tokens=tokens,
+    )

@@ -1,0 +1,203 @@
+import asyncio
+import random
+import threading
+import time
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from sentimon.batching.batcher import BatchLimits, MicroBatcher, plan_calls
+from sentimon.errors import InferenceFailed, InferenceTimeout, ModelNotReady, Overloaded
+from sentimon.metrics.definitions import Metrics, build_metrics
+from tests.fakes import BlockingModel, FailingModel, FakeModel, fake_prediction
+
+LIMITS = BatchLimits(max_batch_size=8, max_batch_tokens=1000, max_wait_s=0.05)
+
+
+@pytest.fixture
+def metrics(registry: CollectorRegistry) -> Metrics:
+    return build_metrics(registry, process_collectors=False)
+
+
+def make(
+    model: FakeModel,
+    metrics: Metrics,
+    limits: BatchLimits = LIMITS,
+    max_queue_size: int = 100,
+    timeout_s: float = 5,
+) -> MicroBatcher:
+    return MicroBatcher(
+        model, metrics, limits=limits, max_queue_size=max_queue_size, timeout_s=timeout_s
+    )
+
+
+def test_plan_sorts_by_length_and_respects_every_limit() -> None:
+    limits = BatchLimits(max_batch_size=3, max_batch_tokens=40, max_padding_ratio=1.25)
+    lengths = [10, 3, 10, 4, 9, 30, 4, 10]
+    calls = plan_calls(lengths, limits)
+    assert sorted(i for call in calls for i in call) == list(range(len(lengths)))
+    for call in calls:
+        widths = [lengths[i] for i in call]
+        assert widths == sorted(widths)
+        assert len(call) <= 3
+        assert max(widths) * len(call) <= 40 or len(call) == 1
+        assert max(widths) * len(call) <= 1.25 * sum(widths) or len(call) == 1
+    assert calls[0] == [1, 3, 6]  # the three short texts share a call
+
+
+def test_a_text_longer_than_the_budget_runs_alone() -> None:
+    assert plan_calls([500, 5], BatchLimits(max_batch_tokens=100)) == [[1], [0]]
+
+
+async def test_a_full_batch_is_one_call(metrics: Metrics, registry: CollectorRegistry) -> None:
+    model = FakeModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=4, max_wait_s=1.0))
+    batcher.start()
+    texts = [f"same length {i}" for i in range(4)]
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*(batcher.predict([t]) for t in texts))
+    assert time.perf_counter() - t0 < 0.5  # did not wait for max_wait_s
+    assert model.infer_calls == [4]
+    assert [r[0] for r in results] == [fake_prediction(t) for t in texts]
+    assert registry.get_sample_value("sentiment_batch_size_sum") == 4
+    await batcher.close()
+
+
+async def test_a_partial_batch_flushes_after_max_wait(metrics: Metrics) -> None:
+    model = FakeModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=8, max_wait_s=0.05))
+    batcher.start()
+    t0 = time.perf_counter()
+    await asyncio.gather(batcher.predict(["a"]), batcher.predict(["b"]))
+    assert 0.04 <= time.perf_counter() - t0 < 1.0
+    assert model.infer_calls == [2]
+    await batcher.close()
+
+
+async def test_each_caller_gets_its_own_results_in_order(metrics: Metrics) -> None:
+    model = FakeModel()
+    batcher = make(
+        model, metrics, BatchLimits(max_batch_size=16, max_wait_s=0.005), max_queue_size=1000
+    )
+    batcher.start()
+    rng = random.Random(3)
+    words = ["love", "hate", "chair", "table", "great", "sad", "x"]
+    payloads = [
+        [" ".join(rng.choices(words, k=rng.randint(1, 12))) for _ in range(rng.randint(1, 5))]
+        for _ in range(60)
+    ]
+    results = await asyncio.gather(*(batcher.predict(p) for p in payloads))
+    for payload, result in zip(payloads, results, strict=True):
+        assert result == [fake_prediction(t) for t in payload]
+    assert batcher.admitted == 0
+    assert len(model.infer_calls) < sum(len(p) for p in payloads)  # batching happened
+    await batcher.close()
+
+
+async def test_model_calls_run_on_the_worker_thread(metrics: Metrics) -> None:
+    model = FakeModel()
+    batcher = make(model, metrics)
+    batcher.start()
+    await batcher.predict(["hello"])
+    assert model.threads == {n for n in model.threads if n.startswith("sentimon-infer")}
+    assert threading.current_thread().name not in model.threads
+    await batcher.close()
+
+
+async def test_a_failed_call_fails_every_caller_in_it(metrics: Metrics) -> None:
+    batcher = make(FailingModel(), metrics, BatchLimits(max_batch_size=8, max_wait_s=0.05))
+    batcher.start()
+    results = await asyncio.gather(
+        batcher.predict(["boom"]), batcher.predict(["fine"]), return_exceptions=True
+    )
+    for result in results:
+        assert isinstance(result, InferenceFailed)
+        assert result.message == "inference failed (RuntimeError)"
+    assert await batcher.predict(["fine again"]) == [fake_prediction("fine again")]
+    await batcher.close()
+
+
+async def test_a_full_queue_is_refused_at_once(metrics: Metrics) -> None:
+    model = BlockingModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=1, max_wait_s=0), max_queue_size=3)
+    batcher.start()
+    first = asyncio.ensure_future(batcher.predict(["one"]))
+    await asyncio.to_thread(model.started.wait, 5)
+    second = asyncio.ensure_future(batcher.predict(["two", "three"]))
+    await asyncio.sleep(0)
+    t0 = time.perf_counter()
+    with pytest.raises(Overloaded) as info:
+        await batcher.predict(["four"])
+    assert time.perf_counter() - t0 < 0.05
+    assert info.value.message == "server busy: 3 texts queued, limit 3; retry shortly"
+    assert info.value.headers == {"Retry-After": "1"}
+    model.release.set()
+    await asyncio.gather(first, second)
+    assert batcher.admitted == 0
+    await batcher.close()
+
+
+async def test_callers_past_their_deadline_get_503_and_are_skipped(metrics: Metrics) -> None:
+    model = BlockingModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=1, max_wait_s=0), timeout_s=0.2)
+    batcher.start()
+    blocked = asyncio.ensure_future(batcher.predict(["blocks the worker"]))
+    await asyncio.to_thread(model.started.wait, 5)
+    with pytest.raises(InferenceTimeout, match=r"no result within 0.2 s"):
+        await batcher.predict(["gives up"])
+    model.release.set()
+    with pytest.raises(InferenceTimeout):
+        await blocked
+    assert await batcher.predict(["later"]) == [fake_prediction("later")]
+    assert ["gives up"] not in model.texts_seen
+    assert batcher.admitted == 0
+    await batcher.close()
+
+
+async def test_batched_output_equals_single_output(metrics: Metrics) -> None:
+    model = FakeModel()
+    batcher = make(model, metrics)
+    batcher.start()
+    texts = ["short", "a much longer text than the others here", "mid size text"]
+    batched = await batcher.predict(texts)
+    singles = [(await batcher.predict([t]))[0] for t in texts]
+    assert batched == singles
+    await batcher.close()
+
+
+async def test_stage_metrics(metrics: Metrics, registry: CollectorRegistry) -> None:
+    batcher = make(FakeModel(), metrics)
+    batcher.start()
+    await batcher.predict(["a b c", "d e f"])
+    assert registry.get_sample_value("sentiment_tokenization_seconds_count") == 1
+    assert registry.get_sample_value("sentiment_inference_seconds_count") == 1
+    assert registry.get_sample_value("sentiment_batch_tokens_sum") == 10
+    assert registry.get_sample_value("sentiment_padding_ratio_sum") == 1.0
+    assert registry.get_sample_value("sentiment_queue_wait_seconds_count") == 2
+    assert registry.get_sample_value("sentiment_input_tokens_sum") == 10
+    assert registry.get_sample_value("sentiment_queue_depth") == 0
+    await batcher.close()
+
+
+async def test_closing_fails_whats_queued_and_refuses_new_work(metrics: Metrics) -> None:
+    model = BlockingModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=1, max_wait_s=0))
+    batcher.start()
+    running = asyncio.ensure_future(batcher.predict(["running"]))
+    await asyncio.to_thread(model.started.wait, 5)
+    queued = asyncio.ensure_future(batcher.predict(["queued"]))
+    await asyncio.sleep(0)
+    model.release.set()
+    await batcher.close()
+    with pytest.raises(ModelNotReady):
+        await queued
+    await running
+    with pytest.raises(ModelNotReady):
+        await batcher.predict(["after close"])
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_batch_size must be >= 1, got 0"):
+        BatchLimits(max_batch_size=0)
+    with pytest.raises(ValueError, match="max_padding_ratio must be >= 1, got 0.5"):
+        BatchLimits(max_padding_ratio=0.5)
