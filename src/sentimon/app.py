@@ -43,7 +43,7 @@ def create_app(
         try:
             yield
         finally:
-            service.stop()
+            await service.stop()
             log.info("stopped", extra={"event": "shutdown"})
 
     app = FastAPI(

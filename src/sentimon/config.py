@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024, le=100_000_000)
     """Largest accepted request body; larger bodies get 413."""
 
+    max_batch_size: int = Field(default=32, ge=1, le=1024)
+    """Most texts in one batch taken from the queue (split further into model calls)."""
+
+    max_batch_tokens: int = Field(default=4096, ge=16, le=1_000_000)
+    """Most tokens in one model call, padding included."""
+
+    max_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    """How long a batch waits for more texts before it runs."""
+
     max_queue_size: int = Field(default=256, ge=1, le=100_000)
     """Most texts waiting for or in inference; beyond it requests get 429 at once."""
 

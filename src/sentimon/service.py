@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sentimon.batching.runner import InferenceRunner
+from sentimon.batching.batcher import BatchLimits, MicroBatcher
 from sentimon.config import Settings
 from sentimon.errors import ModelNotReady
 from sentimon.metrics.definitions import Metrics
@@ -19,14 +19,18 @@ log = logging.getLogger("sentimon.predictions")
 
 @dataclass
 class SentimentService:
-    """Owns the model's runner once it is ready; records prediction metrics and logs."""
+    """Owns the model and its batcher once ready; records prediction metrics and logs."""
 
     settings: Settings
     metrics: Metrics
     model: SentimentModel | None = None
-    runner: InferenceRunner | None = None
-    ready: bool = False
+    batcher: MicroBatcher | None = None
+    warmed_up: bool = False
     not_ready_reason: str = "model is loading"
+
+    @property
+    def ready(self) -> bool:
+        return self.warmed_up and self.batcher is not None and self.batcher.healthy
 
     @property
     def info(self) -> ModelInfo | None:
@@ -40,43 +44,49 @@ class SentimentService:
         return self.model.info
 
     def start(self, model: SentimentModel) -> None:
+        """Start batching for `model`; call from the event loop."""
         info = model.info
+        s = self.settings
         self.model = model
-        self.runner = InferenceRunner(
+        self.batcher = MicroBatcher(
             model,
             self.metrics,
-            max_queue_size=self.settings.max_queue_size,
-            timeout_s=self.settings.request_timeout_s,
+            limits=BatchLimits(
+                max_batch_size=s.max_batch_size,
+                max_batch_tokens=s.max_batch_tokens,
+                max_wait_s=s.max_wait_ms / 1000,
+            ),
+            max_queue_size=s.max_queue_size,
+            timeout_s=s.request_timeout_s,
         )
+        self.batcher.start()
         self.metrics.init_model_series(info.labels, info.name, info.revision, info.backend)
 
     async def warm_up(self) -> None:
         """One real inference; only after it passes is the service ready."""
-        if self.runner is None:
+        if self.batcher is None:
             raise RuntimeError("warm_up() called before start()")
-        await self.runner.predict(["warm-up: the service is starting"])
-        self.ready = True
+        await self.batcher.predict(["warm-up: the service is starting"])
+        self.warmed_up = True
         self.metrics.model_loaded.set(1)
 
     def fail(self, reason: str) -> None:
-        self.ready = False
+        self.warmed_up = False
         self.not_ready_reason = reason
         self.metrics.model_loaded.set(0)
 
-    def stop(self) -> None:
-        self.ready = False
-        self.not_ready_reason = "shutting down"
-        self.metrics.model_loaded.set(0)
-        if self.runner is not None:
-            self.runner.close()
+    async def stop(self) -> None:
+        self.fail("shutting down")
+        if self.batcher is not None:
+            await self.batcher.close()
 
     async def classify(self, texts: Sequence[str], endpoint: str) -> list[Prediction]:
-        if not self.ready or self.runner is None:
+        if not self.ready or self.batcher is None:
             raise ModelNotReady(
                 f"model not ready: {self.not_ready_reason}", headers={"Retry-After": "5"}
             )
         started = time.perf_counter()
-        predictions = await self.runner.predict(texts)
+        predictions = await self.batcher.predict(texts)
         elapsed = time.perf_counter() - started
         self.metrics.prediction_duration.labels(endpoint=endpoint).observe(elapsed)
         for p in predictions:

@@ -18,28 +18,12 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from sentimon.errors import InferenceFailed, InferenceTimeout, ModelNotReady, Overloaded
 from sentimon.metrics.definitions import Metrics
-from sentimon.model.base import ModelInfo, Prediction
+from sentimon.model.base import Prediction, SentimentModel, to_prediction
 
 log = logging.getLogger(__name__)
-
-
-class BatchModel(Protocol):
-    """What the batcher needs of a backend; both calls block and run on the worker thread."""
-
-    @property
-    def info(self) -> ModelInfo: ...
-
-    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids per text, preprocessed and truncated, special tokens included."""
-        ...
-
-    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
-        """Label probabilities per row (rows are padded by the backend)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -100,7 +84,7 @@ def plan_calls(lengths: Sequence[int], limits: BatchLimits) -> list[list[int]]:
 class MicroBatcher:
     def __init__(
         self,
-        model: BatchModel,
+        model: SentimentModel,
         metrics: Metrics,
         *,
         limits: BatchLimits,
@@ -259,15 +243,5 @@ class MicroBatcher:
             m.padding_ratio.observe(width * len(rows) / real)
             for i, probs in zip(call, probabilities, strict=True):
                 m.input_tokens.observe(len(ids[i]))
-                results[i] = _prediction(self._labels, probs, len(ids[i]))
+                results[i] = to_prediction(self._labels, probs, len(ids[i]))
         return results
-
-
-def _prediction(labels: tuple[str, ...], probs: Sequence[float], tokens: int) -> Prediction:
-    best = max(range(len(probs)), key=probs.__getitem__)
-    return Prediction(
-        label=labels[best],
-        score=float(probs[best]),
-        probabilities={lab: float(p) for lab, p in zip(labels, probs, strict=True)},
-        tokens=tokens,
-    )

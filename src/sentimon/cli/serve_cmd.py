@@ -19,6 +19,9 @@ def serve(
     max_text_chars: Annotated[int | None, flag("max_text_chars", "--max-text-chars")] = None,
     max_batch_items: Annotated[int | None, flag("max_batch_items", "--max-batch-items")] = None,
     max_body_bytes: Annotated[int | None, flag("max_body_bytes", "--max-body-bytes")] = None,
+    max_batch_size: Annotated[int | None, flag("max_batch_size", "--max-batch-size")] = None,
+    max_batch_tokens: Annotated[int | None, flag("max_batch_tokens", "--max-batch-tokens")] = None,
+    max_wait_ms: Annotated[float | None, flag("max_wait_ms", "--max-wait-ms")] = None,
     max_queue_size: Annotated[int | None, flag("max_queue_size", "--max-queue-size")] = None,
     request_timeout_s: Annotated[
         float | None, flag("request_timeout_s", "--request-timeout-s")
@@ -48,6 +51,9 @@ def serve(
         max_text_chars=max_text_chars,
         max_batch_items=max_batch_items,
         max_body_bytes=max_body_bytes,
+        max_batch_size=max_batch_size,
+        max_batch_tokens=max_batch_tokens,
+        max_wait_ms=max_wait_ms,
         max_queue_size=max_queue_size,
         request_timeout_s=request_timeout_s,
         fail_on_model_error=fail_on_model_error,

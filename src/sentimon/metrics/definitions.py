@@ -129,13 +129,13 @@ def build_metrics(
         ),
         queue_wait=Histogram(
             "sentiment_queue_wait_seconds",
-            "Time a model call waited for the inference worker.",
+            "Time a text waited in the queue before its batch started.",
             buckets=STAGE_BUCKETS,
             registry=registry,
         ),
         inference=Histogram(
             "sentiment_inference_seconds",
-            "Time of one model call (tokenization and forward pass).",
+            "Time of one model call (the forward pass).",
             buckets=STAGE_BUCKETS,
             registry=registry,
         ),

@@ -31,9 +31,29 @@ class ModelInfo:
 
 
 class SentimentModel(Protocol):
-    """A loaded classifier. `predict` is blocking and is only called from the worker thread."""
+    """A loaded classifier. Every method blocks; the service calls them on its worker thread."""
 
     @property
     def info(self) -> ModelInfo: ...
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, preprocessed and truncated, special tokens included."""
+        ...
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        """Label probabilities (in `info.labels` order) per row; the backend pads the rows."""
+        ...
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """`tokenize` then `infer`, for callers without a batcher (CLI, evaluation)."""
+        ...
+
+
+def to_prediction(labels: tuple[str, ...], probs: Sequence[float], tokens: int) -> Prediction:
+    best = max(range(len(probs)), key=probs.__getitem__)
+    return Prediction(
+        label=labels[best],
+        score=float(probs[best]),
+        probabilities={label: float(p) for label, p in zip(labels, probs, strict=True)},
+        tokens=tokens,
+    )

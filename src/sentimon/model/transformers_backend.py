@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from sentimon.model.base import ModelInfo, Prediction
+from sentimon.model.base import ModelInfo, Prediction, to_prediction
 from sentimon.model.labels import normalize_labels
 from sentimon.model.preprocess import preprocess
 
@@ -31,6 +31,8 @@ class TransformersModel:
         self._model = model.eval()
         self._tokenizer = tokenizer
         self._labels = normalize_labels(model.config.id2label)
+        pad_id = tokenizer.pad_token_id
+        self._pad_id = int(pad_id if pad_id is not None else 0)
         self._max_tokens = min(max_tokens, _model_max_tokens(model, tokenizer))
         self._info = ModelInfo(
             name=name,
@@ -79,31 +81,34 @@ class TransformersModel:
     def torch_model(self) -> Any:
         return self._model
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        if not texts:
-            return []
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Preprocessed, truncated token ids per text (special tokens included, no padding)."""
         encoded = self._tokenizer(
-            [preprocess(t) for t in texts],
-            padding=True,
-            truncation=True,
-            max_length=self._max_tokens,
-            return_tensors="pt",
+            [preprocess(t) for t in texts], truncation=True, max_length=self._max_tokens
         )
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        """Label probabilities per row; rows are right-padded to the longest one."""
+        if not ids:
+            return []
+        width = max(len(row) for row in ids)
+        input_ids = torch.full((len(ids), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for i, row in enumerate(ids):
+            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = 1
         with torch.inference_mode():
-            logits = self._model(**encoded).logits
-        probs = torch.softmax(logits.float(), dim=-1).tolist()
-        tokens = encoded["attention_mask"].sum(dim=1).tolist()
-        return [_prediction(self._labels, p, n) for p, n in zip(probs, tokens, strict=True)]
+            logits = self._model(input_ids=input_ids, attention_mask=mask).logits
+        probs: list[list[float]] = torch.softmax(logits.float(), dim=-1).tolist()
+        return probs
 
-
-def _prediction(labels: tuple[str, ...], probs: list[float], tokens: int) -> Prediction:
-    best = max(range(len(probs)), key=probs.__getitem__)
-    return Prediction(
-        label=labels[best],
-        score=probs[best],
-        probabilities=dict(zip(labels, probs, strict=True)),
-        tokens=int(tokens),
-    )
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        ids = self.tokenize(texts)
+        return [
+            to_prediction(self._labels, p, len(row))
+            for p, row in zip(self.infer(ids), ids, strict=True)
+        ]
 
 
 def _model_max_tokens(model: Any, tokenizer: Any) -> int:
