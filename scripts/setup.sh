@@ -15,8 +15,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 apt_packages=()
 have_python() { command -v "$python" >/dev/null && "$python" -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null; }
-have_python || apt_packages+=(python3 python3-venv python3-dev)
-command -v gcc >/dev/null || apt_packages+=(gcc)
+have_python || apt_packages+=(python3 python3-venv)
 if (( dev )); then
   command -v promtool >/dev/null || apt_packages+=(prometheus)
 fi

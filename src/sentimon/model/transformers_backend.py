@@ -112,17 +112,14 @@ class TransformersModel:
 
 
 def _model_max_tokens(model: Any, tokenizer: Any) -> int:
+    """The longest input the model takes: the tokenizer's limit or the position table's."""
     limits = [int(tokenizer.model_max_length)]
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions:
         # RoBERTa offsets positions by padding_idx + 1.
         offset = 2 if getattr(model.config, "model_type", "") in {"roberta", "xlm-roberta"} else 0
         limits.append(int(positions) - offset)
-    return (
-        min(limit for limit in limits if 0 < limit < _UNBOUNDED)
-        if any(0 < limit < _UNBOUNDED for limit in limits)
-        else 512
-    )
+    return min((n for n in limits if 0 < n < _UNBOUNDED), default=512)
 
 
 def _model_name(path_or_id: str, folder: Path) -> str:

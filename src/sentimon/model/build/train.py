@@ -98,8 +98,7 @@ def fine_tune(
     config: TrainConfig,
     progress: Progress,
 ) -> tuple[Any, list[dict[str, Any]]]:
-    """Train `model` in place and return the epoch with the best validation macro-F1, or the
-    last epoch when `validation` is empty.
+    """Train `model` in place and return the epoch with the best validation macro-F1.
 
     Only `validation` chooses the epoch; the test split is never seen here.
     """
@@ -159,17 +158,20 @@ def fine_tune(
             step += 1
             running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
             progress(step, total, f"epoch {epoch}/{config.epochs} loss {running:.3f}")
-        entry: dict[str, Any] = {"epoch": epoch, "train_loss": round(running, 4)}
-        if validation:
-            val = _validate(model, tokenizer, validation, config.max_tokens)
-            entry["validation_accuracy"] = round(val.accuracy, 4)
-            entry["validation_macro_f1"] = round(val.macro_f1, 4)
-            if val.macro_f1 > best_f1:
-                best_f1 = val.macro_f1
-                best_state = copy.deepcopy(model.state_dict())
-        history.append(entry)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        val = _validate(model, tokenizer, validation, config.max_tokens)
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": round(running, 4),
+                "validation_accuracy": round(val.accuracy, 4),
+                "validation_macro_f1": round(val.macro_f1, 4),
+            }
+        )
+        if val.macro_f1 > best_f1:
+            best_f1 = val.macro_f1
+            best_state = copy.deepcopy(model.state_dict())
+    assert best_state is not None
+    model.load_state_dict(best_state)
     model.eval()
     return model, history
 
