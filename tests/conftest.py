@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,8 @@ from sentimon.logs.setup import configure_logging
 from tests.fakes import FakeModel
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# ONNX exports made by tests go to a throwaway folder, not the user's cache.
+os.environ["SENTIMON_CACHE_DIR"] = tempfile.mkdtemp(prefix="sentimon-test-cache-")
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 

@@ -29,8 +29,15 @@ class Settings(BaseSettings):
     model_revision: str | None = None
     """Hub revision (branch, tag or commit) when `model` is a hub id."""
 
-    backend: Literal["transformers"] = "transformers"
-    """Inference backend."""
+    backend: Literal["onnx", "transformers"] = "onnx"
+    """Inference backend: `onnx` (ONNX Runtime, exported once and cached) or `transformers`
+    (PyTorch)."""
+
+    onnx_precision: Literal["int8", "fp32"] = "int8"
+    """ONNX weights: `int8` (dynamic quantization, per-channel) or `fp32`."""
+
+    cache_dir: Path = Path("~/.cache/sentimon")
+    """Where ONNX exports are cached, per model and revision."""
 
     num_threads: int = Field(default=0, ge=0, le=256)
     """Threads for inference; 0 uses every core."""

@@ -34,15 +34,19 @@ class Server:
     log_file: Path
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    return {k: v for k, v in env.items() if not k.startswith("SENTIMON_")}
+def _env(cache_dir: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    if cache_dir is not None:
+        env["SENTIMON_CACHE_DIR"] = str(cache_dir)
+    return env
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     log_file = tmp_path_factory.mktemp("logs") / "sentimon.log"
+    cache_dir = tmp_path_factory.mktemp("onnx-cache")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -59,7 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=_env(cache_dir),
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -90,6 +94,8 @@ def test_real_predictions_over_http(server: Server) -> None:
     body = r.json()
     assert body["label"] == "positive" and body["request_id"] == "it-1"
     assert body["model"] == "sentimon-minilm-vader"
+    info = httpx.get(f"{server.url}/info").json()
+    assert info["backend"] == "onnx-int8"
     r = httpx.post(
         f"{server.url}/analyze-sentiment/", json={"text": "worst service ever, never again"}
     )

@@ -101,8 +101,11 @@ def test_a_folder_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
         load_model(Settings(model=str(tmp_path)))
 
 
-def test_the_bundled_model_is_the_default_and_classifies_real_text() -> None:
-    model = load_model(Settings())
+def test_the_bundled_model_on_onnx_int8_is_the_default_and_classifies_real_text(
+    tmp_path: Path,
+) -> None:
+    model = load_model(Settings(cache_dir=tmp_path))
+    assert model.info.backend == "onnx-int8"
     assert model.info.name == "sentimon-minilm-vader"
     assert model.info.source == str(BUNDLED_MODEL_DIR)
     assert model.info.revision.startswith("v1-")

@@ -27,11 +27,21 @@ def load_model(settings: Settings) -> SentimentModel:
         )
     if looks_local and not path.is_dir():
         raise ModelLoadError(f"SENTIMON_MODEL={source!r}: no such folder")
+    target = str(path) if path.is_dir() else source
     try:
+        if settings.backend == "onnx":
+            from sentimon.model.onnx_backend import OnnxModel
+
+            return OnnxModel.load(
+                target,
+                revision=settings.model_revision,
+                max_tokens=settings.max_tokens,
+                precision=settings.onnx_precision,
+                cache_dir=settings.cache_dir.expanduser(),
+                threads=settings.num_threads,
+            )
         return TransformersModel.load(
-            str(path) if path.is_dir() else source,
-            revision=settings.model_revision,
-            max_tokens=settings.max_tokens,
+            target, revision=settings.model_revision, max_tokens=settings.max_tokens
         )
     except Exception as exc:
         hint = ""

@@ -13,8 +13,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from sentimon.model.base import ModelInfo, Prediction, to_prediction
+from sentimon.model.encoding import TextEncoder, softmax
 from sentimon.model.labels import normalize_labels
-from sentimon.model.preprocess import preprocess
 
 # Some tokenizers report a huge sentinel as their maximum; positions cap the real one.
 _UNBOUNDED = 100_000
@@ -29,11 +29,9 @@ class TransformersModel:
         self, model: Any, tokenizer: Any, *, name: str, revision: str, source: str, max_tokens: int
     ) -> None:
         self._model = model.eval()
-        self._tokenizer = tokenizer
         self._labels = normalize_labels(model.config.id2label)
-        pad_id = tokenizer.pad_token_id
-        self._pad_id = int(pad_id if pad_id is not None else 0)
         self._max_tokens = min(max_tokens, _model_max_tokens(model, tokenizer))
+        self.encoder = TextEncoder(tokenizer, self._max_tokens)
         self._info = ModelInfo(
             name=name,
             revision=revision,
@@ -82,26 +80,18 @@ class TransformersModel:
         return self._model
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Preprocessed, truncated token ids per text (special tokens included, no padding)."""
-        encoded = self._tokenizer(
-            [preprocess(t) for t in texts], truncation=True, max_length=self._max_tokens
-        )
-        return [list(ids) for ids in encoded["input_ids"]]
+        return self.encoder.tokenize(texts)
 
     def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
         """Label probabilities per row; rows are right-padded to the longest one."""
         if not ids:
             return []
-        width = max(len(row) for row in ids)
-        input_ids = torch.full((len(ids), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, row in enumerate(ids):
-            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = 1
+        input_ids, mask = self.encoder.pad(ids)
         with torch.inference_mode():
-            logits = self._model(input_ids=input_ids, attention_mask=mask).logits
-        probs: list[list[float]] = torch.softmax(logits.float(), dim=-1).tolist()
-        return probs
+            logits = self._model(
+                input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask)
+            ).logits
+        return softmax(logits.float().numpy())
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         ids = self.tokenize(texts)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from sentimon.model.base import SentimentModel
 from sentimon.model.build import sources
 from sentimon.model.build.card import write_card
 from sentimon.model.build.dataset import LABEL_RULE, Example, Split, label_counts, split_domains
@@ -74,7 +75,7 @@ def ids_digest(examples: Sequence[Example]) -> str:
 
 
 def evaluate(
-    model: TransformersModel, examples: Sequence[Example], batch_size: int = 64
+    model: SentimentModel, examples: Sequence[Example], batch_size: int = 64
 ) -> tuple[Scores, list[Any]]:
     """Score the served model (the same code path as the API) on `examples`."""
     predictions = []
