@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from sentimon.model.base import ModelInfo, Prediction, to_prediction
 from sentimon.model.preprocess import preprocess
 
 IntArray = npt.NDArray[np.int64]
@@ -36,6 +38,29 @@ class TextEncoder:
             input_ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
         return input_ids, mask
+
+
+class EncodedClassifier(ABC):
+    """Shared by the backends: tokenization through `encoder`, `predict` from `infer`."""
+
+    encoder: TextEncoder
+
+    @property
+    @abstractmethod
+    def info(self) -> ModelInfo: ...
+
+    @abstractmethod
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]: ...
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.encoder.tokenize(texts)
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        ids = self.tokenize(texts)
+        labels = self.info.labels
+        return [
+            to_prediction(labels, p, len(row)) for p, row in zip(self.infer(ids), ids, strict=True)
+        ]
 
 
 def softmax(logits: npt.NDArray[np.float32]) -> list[list[float]]:

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sentimon.model.base import ModelInfo, Prediction, to_prediction
-from sentimon.model.encoding import TextEncoder, softmax
+from sentimon.model.base import ModelInfo
+from sentimon.model.encoding import EncodedClassifier, TextEncoder, softmax
 from sentimon.model.transformers_backend import TransformersModel
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def quantize_int8(fp32: Path, int8: Path) -> None:
         os.replace(staging, int8)
 
 
-class OnnxModel:
+class OnnxModel(EncodedClassifier):
     backend = "onnx"
 
     def __init__(self, session: Any, encoder: TextEncoder, info: ModelInfo) -> None:
@@ -145,19 +145,9 @@ class OnnxModel:
     def info(self) -> ModelInfo:
         return self._info
 
-    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.encoder.tokenize(texts)
-
     def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
         if not ids:
             return []
         input_ids, mask = self.encoder.pad(ids)
         (logits,) = self._session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})
         return softmax(np.asarray(logits, dtype=np.float32))
-
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        ids = self.tokenize(texts)
-        return [
-            to_prediction(self._info.labels, p, len(row))
-            for p, row in zip(self.infer(ids), ids, strict=True)
-        ]

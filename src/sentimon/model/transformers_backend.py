@@ -12,15 +12,15 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from sentimon.model.base import ModelInfo, Prediction, to_prediction
-from sentimon.model.encoding import TextEncoder, softmax
+from sentimon.model.base import ModelInfo
+from sentimon.model.encoding import EncodedClassifier, TextEncoder, softmax
 from sentimon.model.labels import normalize_labels
 
 # Some tokenizers report a huge sentinel as their maximum; positions cap the real one.
 _UNBOUNDED = 100_000
 
 
-class TransformersModel:
+class TransformersModel(EncodedClassifier):
     """A Hugging Face sequence classifier run with PyTorch in fp32, without gradients."""
 
     backend = "transformers"
@@ -79,9 +79,6 @@ class TransformersModel:
     def torch_model(self) -> Any:
         return self._model
 
-    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.encoder.tokenize(texts)
-
     def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
         """Label probabilities per row; rows are right-padded to the longest one."""
         if not ids:
@@ -92,13 +89,6 @@ class TransformersModel:
                 input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask)
             ).logits
         return softmax(logits.float().numpy())
-
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        ids = self.tokenize(texts)
-        return [
-            to_prediction(self._labels, p, len(row))
-            for p, row in zip(self.infer(ids), ids, strict=True)
-        ]
 
 
 def _model_max_tokens(model: Any, tokenizer: Any) -> int:
