@@ -65,8 +65,7 @@ def plan_calls(lengths: Sequence[int], limits: BatchLimits) -> list[list[int]]:
     real = 0
     for i in order:
         n = lengths[i]
-        width = max(n, max((lengths[j] for j in current), default=0))
-        padded = width * (len(current) + 1)
+        padded = n * (len(current) + 1)  # sorted: the newcomer is the widest row
         if current and (
             len(current) >= limits.max_batch_size
             or padded > limits.max_batch_tokens
