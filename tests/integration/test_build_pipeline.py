@@ -121,6 +121,11 @@ def test_build_writes_a_servable_documented_model(pinned: Path, tmp_path: Path) 
     assert f"# {pipeline.MODEL_NAME} ({meta['revision']})" in card
     tweets = meta["metrics"]["test"]["tweets"]
     assert f"accuracy {tweets['accuracy']:.3f}, macro-F1 {tweets['macro_f1']:.3f}" in card
+    int8 = meta["int8"]
+    assert int8["backend"] == "onnx-int8" and int8["test"]["n"] == counts["test"]
+    assert 0 <= int8["same_label_as_fp32"] <= 1
+    assert "## Served in int8 (the default backend)" in card
+    assert f"gives the fp32 top label for {int8['same_label_as_fp32']:.1%}" in card
 
 
 def test_a_file_with_the_wrong_hash_is_refused(pinned: Path) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from sentimon.config import BUNDLED_MODEL_DIR
 from sentimon.model.build.pipeline import evaluate, load_splits
-from sentimon.model.onnx_backend import OnnxModel, cache_folder
+from sentimon.model.onnx_backend import RECIPE_VERSION, OnnxModel, cache_folder
 from sentimon.model.transformers_backend import TransformersModel
 from tests.integration.conftest import CACHE_DIR
 
@@ -62,6 +63,11 @@ def test_int8_keeps_the_bundled_models_labels_and_accuracy(tmp_path: Path) -> No
     ) / len(tweets)
     assert agreement >= 0.98
     assert abs(int8.accuracy - fp32.accuracy) <= 0.005
+    # ... and the model card reports what this backend really does.
+    card = json.loads((BUNDLED_MODEL_DIR / "sentimon.json").read_text())["int8"]
+    assert card["recipe_version"] == RECIPE_VERSION
+    assert card["same_label_as_fp32"] == pytest.approx(agreement, abs=0.002)
+    assert card["test"]["accuracy"] == pytest.approx(int8.accuracy, abs=0.002)
     # Dynamic int8 scales activations per call (padding included), so a text's probabilities
     # depend on its batch: alone vs in a batch of 64 they moved by up to 0.15 here, and 1 of
     # 128 labels flipped. The batcher's length sorting keeps padding (and so this) small.

@@ -37,6 +37,37 @@ def _selection_text(train: dict[str, Any]) -> str:
     return f"Validation accuracy / macro-F1 by epoch: {hist}; the best epoch is kept. "
 
 
+def _int8_section(meta: dict[str, Any]) -> list[str]:
+    int8 = meta.get("int8")
+    if not int8:
+        return []
+    test = int8["test"]
+    lines = [
+        "## Served in int8 (the default backend)",
+        "",
+        f"The API serves this model through ONNX Runtime in int8 unless "
+        f"`SENTIMON_ONNX_PRECISION=fp32` (recipe {int8['recipe_version']}: {int8['recipe']}). "
+        f"On the same {test['n']} test tweets it scores accuracy {_pct(test['accuracy'])}, "
+        f"macro-F1 {_pct(test['macro_f1'])}, and gives the fp32 top label for "
+        f"{int8['same_label_as_fp32']:.1%} of them. Dynamic quantization scales activations "
+        "per call, so a text's probabilities can shift slightly with the batch it lands in.",
+        "",
+        "How the recipe was chosen (labels on these tweets; speed on a RoBERTa-base-shaped "
+        "model, batch 32 of 32 tokens, 2 threads, relative to all-MatMuls int8):",
+        "",
+        "| recipe | same label as fp32 | accuracy change | speed |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for row in int8["trade_off"]:
+        change, speed = row["accuracy_change"], row["relative_speed"]
+        lines.append(
+            f"| {row['recipe']} | {row['same_label_as_fp32']:.1%} | "
+            f"{'-' if change is None else f'{change * 100:+.1f} pt'} | "
+            f"{'-' if speed is None else f'{speed:.2f}x'} |"
+        )
+    return [*lines, ""]
+
+
 def render_card(meta: dict[str, Any]) -> str:
     labels: list[str] = meta["labels"]
     test = meta["metrics"]["test"]
@@ -117,6 +148,7 @@ def render_card(meta: dict[str, Any]) -> str:
         "macro-F1, and this encoder fine-tuned on the tweets alone with hard labels about "
         "0.845 / 0.775.",
         "",
+        *_int8_section(meta),
         "## Other domains (held-out test part of each file)",
         "",
         "| set | n | accuracy | macro-F1 | F1 negative / neutral / positive |",

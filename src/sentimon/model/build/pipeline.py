@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from sentimon.model.base import SentimentModel
+from sentimon.model.base import Prediction, SentimentModel
 from sentimon.model.build import sources
 from sentimon.model.build.card import write_card
 from sentimon.model.build.dataset import LABEL_RULE, Example, Split, label_counts, split_domains
@@ -23,6 +23,7 @@ from sentimon.model.build.evaluate import Scores, score
 from sentimon.model.build.profile import reference_profile
 from sentimon.model.build.train import Progress, TrainConfig, fine_tune, seed_everything
 from sentimon.model.labels import SENTIMENT_LABELS
+from sentimon.model.onnx_backend import RECIPE, RECIPE_TRADE_OFF, RECIPE_VERSION, OnnxModel
 from sentimon.model.transformers_backend import TransformersModel
 
 MODEL_NAME = "sentimon-minilm-vader"
@@ -87,6 +88,29 @@ def evaluate(
     return score(labels, truth, predicted), predictions
 
 
+def evaluate_int8(
+    model_dir: Path,
+    examples: Sequence[Example],
+    fp32_predictions: Sequence[Prediction],
+    max_tokens: int,
+) -> dict[str, Any]:
+    """The default ONNX int8 backend's scores and its agreement with fp32, for the card."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model = OnnxModel.load(
+            str(model_dir), precision="int8", cache_dir=Path(tmp), max_tokens=max_tokens
+        )
+        scores, predictions = evaluate(model, examples)
+    same = sum(a.label == b.label for a, b in zip(predictions, fp32_predictions, strict=True))
+    return {
+        "backend": model.info.backend,
+        "recipe_version": RECIPE_VERSION,
+        "recipe": RECIPE,
+        "trade_off": [asdict(row) for row in RECIPE_TRADE_OFF],
+        "test": scores.as_dict(),
+        "same_label_as_fp32": same / len(examples),
+    }
+
+
 def build_model(
     config: BuildConfig, progress: Progress, log: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -138,6 +162,10 @@ def build_model(
             if domain == EVAL_DOMAIN:
                 test_predictions = predictions
         val_scores, _ = evaluate(served, validation)
+        log("evaluating the int8 ONNX export (the default backend)")
+        int8 = evaluate_int8(
+            staging, splits[EVAL_DOMAIN].test, test_predictions, config.train.max_tokens
+        )
         profile = reference_profile(
             served.info.labels,
             test_predictions,
@@ -166,6 +194,7 @@ def build_model(
                 },
                 "test_ids_sha256": {d: ids_digest(s.test) for d, s in splits.items()},
             },
+            "int8": int8,
             "metrics": {
                 "test": results,
                 "validation_tweets": val_scores.as_dict() if val_scores else None,
