@@ -1,0 +1,200 @@
+"""Closed-loop and open-loop load against one HTTP server, with per-request samples.
+
+Closed loop: N clients, each sends its next request as soon as the last one answered; the
+server's speed sets the rate (throughput). Open loop: requests start on a fixed schedule
+whatever the server does, and latency counts from the scheduled start, so a server that
+falls behind shows it in the tail instead of silently slowing the client down (no
+coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sentimon.traffic.http import Connection, HttpError
+
+DROPPED = -1
+"""Status of an open-loop request never sent because too many were already in flight."""
+FAILED = 0
+"""Status of a request whose connection failed or timed out."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    body: bytes = b""
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    start_s: float
+    """When the request started (open loop: was scheduled), seconds after the run began."""
+    latency_s: float
+    status: int
+    """The HTTP status, or FAILED / DROPPED."""
+    index: int
+    """Position of the request in the sequence the run was given."""
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    requests: int
+    ok: int
+    errors: int
+    throughput: float
+    """Successful responses per second of the run."""
+    p50_s: float
+    p95_s: float
+    p99_s: float
+    max_s: float
+    statuses: dict[int, int]
+
+
+@dataclass(slots=True)
+class LoadResult:
+    duration_s: float
+    samples: list[Sample] = field(default_factory=list)
+
+    def summary(self) -> Summary:
+        latencies = sorted(s.latency_s for s in self.samples if s.status != DROPPED)
+        ok = sum(1 for s in self.samples if 200 <= s.status < 300)
+        return Summary(
+            requests=len(self.samples),
+            ok=ok,
+            errors=len(self.samples) - ok,
+            throughput=ok / self.duration_s if self.duration_s > 0 else 0.0,
+            p50_s=percentile(latencies, 50),
+            p95_s=percentile(latencies, 95),
+            p99_s=percentile(latencies, 99),
+            max_s=latencies[-1] if latencies else math.nan,
+            statuses=dict(sorted(Counter(s.status for s in self.samples).items())),
+        )
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of already sorted values (NaN when there are none)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+OnSample = Callable[[Sample], None]
+
+
+async def closed_loop(
+    host: str,
+    port: int,
+    requests: Sequence[Request],
+    *,
+    concurrency: int,
+    duration_s: float,
+    max_requests: int | None = None,
+    timeout_s: float = 30.0,
+    on_sample: OnSample | None = None,
+) -> LoadResult:
+    """`concurrency` clients cycle through `requests` for `duration_s` seconds."""
+    _check(requests, duration_s)
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    counter = itertools.count()
+    limit = max_requests if max_requests is not None else math.inf
+    result = LoadResult(duration_s)
+    begin = time.perf_counter()
+
+    async def client() -> None:
+        connection = Connection(host, port, timeout_s=timeout_s)
+        try:
+            while time.perf_counter() - begin < duration_s:
+                i = next(counter)
+                if i >= limit:
+                    return
+                sample = await _send(connection, requests[i % len(requests)], i, begin, None)
+                result.samples.append(sample)
+                if on_sample is not None:
+                    on_sample(sample)
+        finally:
+            await connection.close()
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    result.duration_s = max(duration_s, time.perf_counter() - begin)
+    return result
+
+
+async def open_loop(
+    host: str,
+    port: int,
+    requests: Sequence[Request],
+    *,
+    rate: float,
+    duration_s: float,
+    max_in_flight: int = 1000,
+    timeout_s: float = 30.0,
+    on_sample: OnSample | None = None,
+) -> LoadResult:
+    """Start `rate` requests per second, evenly spaced, for `duration_s` seconds."""
+    _check(requests, duration_s)
+    if rate <= 0:
+        raise ValueError(f"rate must be > 0, got {rate}")
+    idle: list[Connection] = []
+    tasks: set[asyncio.Task[None]] = set()
+    result = LoadResult(duration_s)
+    begin = time.perf_counter()
+
+    def record(sample: Sample) -> None:
+        result.samples.append(sample)
+        if on_sample is not None:
+            on_sample(sample)
+
+    async def one(i: int, scheduled: float) -> None:
+        connection = idle.pop() if idle else Connection(host, port, timeout_s=timeout_s)
+        record(await _send(connection, requests[i % len(requests)], i, begin, scheduled))
+        idle.append(connection)
+
+    total = math.floor(rate * duration_s)
+    for i in range(total):
+        scheduled = begin + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if len(tasks) >= max_in_flight:
+            record(Sample(scheduled - begin, 0.0, DROPPED, i))
+            continue
+        task = asyncio.create_task(one(i, scheduled))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks)
+    for connection in idle:
+        await connection.close()
+    result.duration_s = max(duration_s, time.perf_counter() - begin)
+    return result
+
+
+async def _send(
+    connection: Connection, request: Request, index: int, begin: float, scheduled: float | None
+) -> Sample:
+    start = time.perf_counter() if scheduled is None else scheduled
+    try:
+        response = await connection.request(
+            request.method, request.path, request.body, content_type=request.content_type
+        )
+        status = response.status
+    except HttpError:
+        status = FAILED
+    return Sample(start - begin, time.perf_counter() - start, status, index)
+
+
+def _check(requests: Sequence[Request], duration_s: float) -> None:
+    if not requests:
+        raise ValueError("no requests to send")
+    if duration_s <= 0:
+        raise ValueError(f"duration_s must be > 0, got {duration_s}")
