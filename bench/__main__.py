@@ -1,0 +1,122 @@
+"""`python -m bench` (or `make bench`): the whole benchmark in one run, results in bench/results/.
+
+Writes results.json (every window's numbers), results.md (the tables and targets), results.png
+(the chart) and the README's benchmark section. `--render` re-renders those from the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench.overhead import measure_middleware_cost
+from bench.report import render_chart, render_markdown, update_readme
+from bench.run import MODELS, BenchConfig, run_benchmark
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    defaults = BenchConfig()
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated: %(default)s")
+    parser.add_argument("--clients", type=int, default=defaults.clients)
+    parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds")
+    parser.add_argument("--repeats", type=int, default=defaults.repeats)
+    parser.add_argument("--warmup", type=float, default=defaults.warmup_s, help="seconds")
+    parser.add_argument("--open-rate", type=float, default=defaults.open_rate, help="req/s")
+    parser.add_argument("--open-duration", type=float, default=defaults.open_duration_s)
+    parser.add_argument("--threads", type=int, default=defaults.threads)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    parser.add_argument("--render", action="store_true", help="only re-render from results.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+
+    out: Path = args.out
+    if args.render:
+        results = json.loads((out / "results.json").read_text())
+    else:
+        config = BenchConfig(
+            models=[m.strip() for m in args.models.split(",") if m.strip()],
+            clients=args.clients,
+            duration_s=args.duration,
+            repeats=args.repeats,
+            warmup_s=args.warmup,
+            open_rate=args.open_rate,
+            open_duration_s=args.open_duration,
+            threads=args.threads,
+            work_dir=ROOT / ".cache" / "bench",
+        )
+        results = {"machine": describe_machine(), **run_benchmark(config)}
+        results["config"]["work_dir"] = ".cache/bench"
+        results["middleware"] = measure_middleware_cost()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    markdown = render_markdown(results)
+    (out / "results.md").write_text("# sentimon benchmark\n\n" + markdown)
+    render_chart(results, out / "results.png")
+    if not args.no_readme:
+        update_readme(ROOT / "README.md", markdown)
+    sys.stdout.write(markdown)
+
+
+def describe_machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    mem_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_kib / 2**20,
+        "os": platform.platform(),
+        "python": f"Python {platform.python_version()}",
+        "torch": version("torch"),
+        "onnxruntime": version("onnxruntime"),
+        "transformers": version("transformers"),
+        "commit": _git_commit(),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _git_commit() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Turn a results dict (bench/results/results.json) into the Markdown report and the chart."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BASELINE = "tutorial"
+FAST = "sentimon-onnx"
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+PROBE_LIMIT_MS = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    what: str
+    goal: str
+    measured: str
+    met: bool
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else math.nan
+
+
+def closed_median(run: dict[str, Any], key: str) -> float:
+    return median([w[key] for w in run["closed"]])
+
+
+def probe_max(run: dict[str, Any], key: str) -> float:
+    values = [v for w in run["closed"] for v in w[key]]
+    return float(max(values)) if values else math.nan
+
+
+def runs_for(results: dict[str, Any], model: str) -> dict[str, dict[str, Any]]:
+    return {r["server"]: r for r in results["runs"] if r["model"] == model}
+
+
+def int8_peak(results: dict[str, Any]) -> float:
+    return float(max(v for k, v in results["peaks"]["gops"].items() if k.startswith("int8/")))
+
+
+def peak_share(results: dict[str, Any], model: dict[str, Any], tokens_per_s: float) -> float:
+    return tokens_per_s * float(model["flops_per_token"]) / (int8_peak(results) * 1e9)
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    """The issue's targets, as ratios measured in this run."""
+    out = []
+    cfg = results["config"]
+    for model in results["models"]:
+        runs = runs_for(results, model["name"])
+        if BASELINE not in runs or FAST not in runs:
+            continue
+        fast, base = runs[FAST], runs[BASELINE]
+        ratio = closed_median(fast, "throughput") / closed_median(base, "throughput")
+        if model["name"] == "roberta-base":
+            share = peak_share(results, model, closed_median(fast, "useful_tokens_per_s"))
+            p95 = fast["open"]["p95_ms"]
+            out += [
+                Target("RoBERTa-base throughput vs tutorial", ">= 8x", f"{ratio:.1f}x", ratio >= 8),
+                Target(
+                    "RoBERTa-base useful tokens/s vs int8 peak",
+                    ">= 50%",
+                    f"{share:.0%}",
+                    share >= 0.5,
+                ),
+                Target(
+                    f"RoBERTa-base p95 at {cfg['open_rate']:g} req/s open loop",
+                    "< 50 ms",
+                    f"{p95:.1f} ms",
+                    p95 < 50,
+                ),
+            ]
+        else:
+            out.append(
+                Target(
+                    f"{model['name']} throughput vs tutorial", ">= 5x", f"{ratio:.1f}x", ratio >= 5
+                )
+            )
+        errors = sum(w["errors"] for w in fast["closed"]) + fast["open"]["errors"]
+        out.append(Target(f"{model['name']} errors (sentimon-onnx)", "0", str(errors), errors == 0))
+        worst = max(probe_max(fast, "health_ms"), probe_max(fast, "metrics_ms"))
+        out.append(
+            Target(
+                f"{model['name']} slowest /healthz or /metrics while saturated",
+                f"< {PROBE_LIMIT_MS:g} ms",
+                f"{worst:.1f} ms",
+                worst < PROBE_LIMIT_MS,
+            )
+        )
+    return out
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The report: machine, one table per model, the targets. Deterministic for given results."""
+    cfg, machine = results["config"], results["machine"]
+    peaks = results["peaks"]["gops"]
+    lines = [
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']:.0f} GiB; "
+        f"{machine['python']}, torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, "
+        f"transformers {machine['transformers']}; commit {machine['commit']}, {machine['date']}.",
+        "",
+        f"Matrix-multiply peak ({results['peaks']['threads']} threads, GOP/s): "
+        + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(peaks.items()))
+        + ".",
+        "",
+        f"Closed loop: {cfg['clients']} clients, median of {cfg['repeats']} windows of "
+        f"{cfg['duration_s']:g} s after {cfg['warmup_s']:g} s of warm-up. Open loop: "
+        f"{cfg['open_rate']:g} req/s for {cfg['open_duration_s']:g} s, latency from the "
+        f"scheduled send time. Corpus: {cfg['corpus_size']} generated tweet-like texts "
+        f"(seed {cfg['seed']}). CPU is the server process's, in cores.",
+    ]
+    for model in results["models"]:
+        runs = runs_for(results, model["name"])
+        base = runs.get(BASELINE)
+        base_rps = closed_median(base, "throughput") if base else math.nan
+        lines += [
+            "",
+            f"**{model['name']}** ({model['layers']} layers, hidden {model['hidden']}; "
+            f"{model['min_tokens']}-{model['max_tokens']} tokens per text, "
+            f"mean {model['mean_tokens']:.1f})",
+            "",
+            "| server | req/s | vs tutorial | p50 ms | p95 ms | p99 ms | CPU | "
+            "useful tokens/s | % int8 peak | open p95 ms | open p99 ms | errors | "
+            "max /healthz ms | max /metrics ms | peak RSS MB |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+            "---: | ---: | ---: | ---: |",
+        ]
+        for name, run in runs.items():
+            rps = closed_median(run, "throughput")
+            tokens = closed_median(run, "useful_tokens_per_s")
+            errors = sum(w["errors"] for w in run["closed"]) + run["open"]["errors"]
+            lines.append(
+                f"| {name} | {rps:.1f} | {rps / base_rps:.1f}x | "
+                f"{closed_median(run, 'p50_ms'):.1f} | {closed_median(run, 'p95_ms'):.1f} | "
+                f"{closed_median(run, 'p99_ms'):.1f} | {closed_median(run, 'cpu_cores'):.2f} | "
+                f"{tokens:,.0f} | {peak_share(results, model, tokens):.0%} | "
+                f"{run['open']['p95_ms']:.1f} | {run['open']['p99_ms']:.1f} | {errors} | "
+                f"{_ms(probe_max(run, 'health_ms'))} | {_ms(probe_max(run, 'metrics_ms'))} | "
+                f"{run['peak_rss_mb']:.0f} |"
+            )
+    lines += ["", "| target | goal | measured | met |", "| --- | --- | --- | --- |"]
+    lines += [
+        f"| {t.what} | {t.goal} | {t.measured} | {'yes' if t.met else '**no**'} |"
+        for t in targets(results)
+    ]
+    if "middleware" in results:
+        m = results["middleware"]
+        lines += [
+            "",
+            f"Middleware cost (bundled app, in process, GET /healthz): {m['with_us']:.0f} µs per "
+            f"request through the full stack (HTTP metrics, request id, body limit) against "
+            f"{m['without_us']:.0f} µs through the router alone: {m['cost_us']:.0f} µs.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1f}"
+
+
+def update_readme(readme: Path, markdown: str) -> None:
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(README_START), text.index(README_END)
+    readme.write_text(
+        text[: start + len(README_START)] + "\n" + markdown + text[end:], encoding="utf-8"
+    )
+
+
+def readme_section(readme: Path) -> str:
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(README_START), text.index(README_END)
+    return text[start + len(README_START) + 1 : end]
+
+
+def render_chart(results: dict[str, Any], path: Path) -> None:
+    """Throughput (closed loop) and open-loop p95 per server, one column per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m["name"] for m in results["models"]]
+    fig, axes = plt.subplots(2, len(models), figsize=(5 * len(models), 7), squeeze=False)
+    for col, model in enumerate(models):
+        runs = runs_for(results, model)
+        names = list(runs)
+        colors = ["#9e9e9e" if n == BASELINE else "#1f77b4" for n in names]
+        rps = [closed_median(runs[n], "throughput") for n in names]
+        ax = axes[0][col]
+        bars = ax.bar(names, rps, color=colors)
+        ax.bar_label(bars, labels=[f"{v:.0f}" for v in rps])
+        ax.set_title(f"{model}: throughput, {results['config']['clients']} clients")
+        ax.set_ylabel("requests/s")
+        p95 = [runs[n]["open"]["p95_ms"] for n in names]
+        ax = axes[1][col]
+        bars = ax.bar(names, p95, color=colors)
+        ax.bar_label(bars, labels=[f"{v:.0f}" for v in p95])
+        ax.set_yscale("log")
+        ax.set_title(f"{model}: p95 at {results['config']['open_rate']:g} req/s")
+        ax.set_ylabel("ms (log)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)

@@ -1,0 +1,292 @@
+"""Run every server under the same load and collect the numbers (see bench/README.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.peak import Peaks, measure_peaks
+from bench.roberta import build_roberta_base, matmul_flops_per_token
+from bench.servers import HOST, Server, ServerSpec, baseline_spec, sentimon_spec
+from sentimon.config import BUNDLED_MODEL_DIR
+from sentimon.traffic.corpus import generate_corpus
+from sentimon.traffic.http import Connection, HttpError
+from sentimon.traffic.load import LoadResult, Request, closed_loop, open_loop
+
+log = logging.getLogger("bench")
+MODELS = ("bundled", "roberta-base")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    models: Sequence[str] = MODELS
+    clients: int = 16
+    duration_s: float = 10.0
+    repeats: int = 3
+    warmup_s: float = 3.0
+    open_rate: float = 15.0
+    open_duration_s: float = 20.0
+    corpus_size: int = 2000
+    seed: int = 0
+    threads: int = 2
+    work_dir: Path = Path(".cache/bench")
+    startup_timeout_s: float = 600.0
+
+
+@dataclass(slots=True)
+class Window:
+    """One measured load window on one server."""
+
+    throughput: float
+    requests: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    cpu_cores: float
+    useful_tokens_per_s: float
+    statuses: dict[int, int]
+    health_ms: list[float] = field(default_factory=list)
+    metrics_ms: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ServerRun:
+    model: str
+    server: str
+    label: str
+    closed: list[Window]
+    open: Window
+    peak_rss_mb: float
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    name: str
+    path: str
+    layers: int
+    hidden: int
+    mean_tokens: float
+    min_tokens: int
+    max_tokens: int
+    flops_per_token: float
+
+
+def run_benchmark(config: BenchConfig) -> dict[str, Any]:
+    """Everything in one go: the peaks, then each model on each server."""
+    corpus = generate_corpus(config.corpus_size, seed=config.seed)
+    texts = [item.text for item in corpus]
+    log.info("measuring matrix-multiply peaks (%d threads)", config.threads)
+    peaks = measure_peaks(config.threads)
+    models: list[ModelInfo] = []
+    runs: list[ServerRun] = []
+    for name in config.models:
+        path = _model_path(name, config.work_dir)
+        tokens = _token_counts(path, texts)
+        models.append(_model_info(name, path, tokens))
+        requests = [Request("POST", "/predict", json.dumps({"text": t}).encode()) for t in texts]
+        for spec in _servers(name, path, config):
+            log.info("%s / %s: starting", name, spec.name)
+            runs.append(_run_server(spec, name, requests, tokens, config))
+    return {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "peaks": {"threads": peaks.threads, "gops": peaks.gops},
+        "models": [asdict(m) for m in models],
+        "runs": [asdict(r) for r in runs],
+    }
+
+
+def _model_path(name: str, work_dir: Path) -> Path:
+    if name == "bundled":
+        return BUNDLED_MODEL_DIR
+    if name == "roberta-base":
+        return build_roberta_base(work_dir / "roberta-base-shaped")
+    raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+
+
+def _token_counts(path: Path, texts: Sequence[str]) -> list[int]:
+    from transformers import AutoTokenizer
+
+    from sentimon.model.encoding import TextEncoder
+
+    encoder = TextEncoder(AutoTokenizer.from_pretrained(str(path)), max_tokens=512)
+    return [len(ids) for ids in encoder.tokenize(list(texts))]
+
+
+def _model_info(name: str, path: Path, tokens: Sequence[int]) -> ModelInfo:
+    config = json.loads((path / "config.json").read_text())
+    mean = statistics.fmean(tokens)
+    return ModelInfo(
+        name=name,
+        path=str(path),
+        layers=config["num_hidden_layers"],
+        hidden=config["hidden_size"],
+        mean_tokens=mean,
+        min_tokens=min(tokens),
+        max_tokens=max(tokens),
+        flops_per_token=matmul_flops_per_token(config, mean),
+    )
+
+
+def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
+    model = "bundled" if name == "bundled" else str(path)
+    cache = config.work_dir / "sentimon-cache"
+    return [
+        baseline_spec(str(path), config.threads),
+        sentimon_spec(
+            "sentimon-torch",
+            "sentimon, PyTorch backend, no batching",
+            model,
+            cache,
+            config.threads,
+            "--backend",
+            "transformers",
+            "--max-batch-size",
+            "1",
+        ),
+        sentimon_spec(
+            "sentimon-onnx",
+            "sentimon, ONNX Runtime int8 + micro-batching (defaults)",
+            model,
+            cache,
+            config.threads,
+            "--backend",
+            "onnx",
+            "--onnx-precision",
+            "int8",
+        ),
+    ]
+
+
+def _run_server(
+    spec: ServerSpec,
+    model: str,
+    requests: Sequence[Request],
+    tokens: Sequence[int],
+    config: BenchConfig,
+) -> ServerRun:
+    server = Server(spec, config.work_dir / "logs" / model, config.startup_timeout_s)
+    try:
+        asyncio.run(
+            closed_loop(
+                HOST, server.port, requests, concurrency=config.clients, duration_s=config.warmup_s
+            )
+        )
+        closed = []
+        for i in range(config.repeats):
+            closed.append(_measure(server, requests, tokens, config, closed=True))
+            log.info(
+                "%s / %s: closed loop %d/%d: %.1f req/s",
+                model,
+                spec.name,
+                i + 1,
+                config.repeats,
+                closed[-1].throughput,
+            )
+        opened = _measure(server, requests, tokens, config, closed=False)
+        log.info(
+            "%s / %s: open loop %.0f req/s: p95 %.1f ms",
+            model,
+            spec.name,
+            config.open_rate,
+            opened.p95_ms,
+        )
+        return ServerRun(
+            model=model,
+            server=spec.name,
+            label=spec.label,
+            closed=closed,
+            open=opened,
+            peak_rss_mb=server.peak_rss_bytes() / 2**20,
+        )
+    finally:
+        server.stop()
+
+
+def _measure(
+    server: Server,
+    requests: Sequence[Request],
+    tokens: Sequence[int],
+    config: BenchConfig,
+    *,
+    closed: bool,
+) -> Window:
+    async def go() -> tuple[LoadResult, list[float], list[float]]:
+        stop = asyncio.Event()
+        probe = asyncio.create_task(_probe(server, stop)) if closed else None
+        if closed:
+            result = await closed_loop(
+                HOST,
+                server.port,
+                requests,
+                concurrency=config.clients,
+                duration_s=config.duration_s,
+            )
+        else:
+            result = await open_loop(
+                HOST,
+                server.port,
+                requests,
+                rate=config.open_rate,
+                duration_s=config.open_duration_s,
+            )
+        stop.set()
+        health, metrics = await probe if probe is not None else ([], [])
+        return result, health, metrics
+
+    cpu_before, began = server.cpu_seconds(), time.perf_counter()
+    result, health, metrics = asyncio.run(go())
+    cpu_cores = (server.cpu_seconds() - cpu_before) / (time.perf_counter() - began)
+    summary = result.summary()
+    useful = sum(tokens[s.index % len(tokens)] for s in result.samples if 200 <= s.status < 300)
+    return Window(
+        throughput=summary.throughput,
+        requests=summary.requests,
+        errors=summary.errors,
+        p50_ms=summary.p50_s * 1000,
+        p95_ms=summary.p95_s * 1000,
+        p99_ms=summary.p99_s * 1000,
+        cpu_cores=cpu_cores,
+        useful_tokens_per_s=useful / result.duration_s,
+        statuses=summary.statuses,
+        health_ms=health,
+        metrics_ms=metrics,
+    )
+
+
+async def _probe(server: Server, stop: asyncio.Event) -> tuple[list[float], list[float]]:
+    """While the load runs, time the health and metrics endpoints every 200 ms."""
+    connection = Connection(HOST, server.port, timeout_s=30)
+    health: list[float] = []
+    metrics: list[float] = []
+    paths = [(server.spec.health_path, health)]
+    if server.spec.metrics_path:
+        paths.append((server.spec.metrics_path, metrics))
+    try:
+        while not stop.is_set():
+            for path, out in paths:
+                start = time.perf_counter()
+                try:
+                    response = await connection.request("GET", path)
+                    ok = response.status == 200
+                except HttpError:
+                    ok = False
+                out.append((time.perf_counter() - start) * 1000 if ok else float("inf"))
+            try:
+                await asyncio.wait_for(stop.wait(), 0.2)
+            except TimeoutError:
+                pass
+    finally:
+        await connection.close()
+    return health, metrics
+
+
+def peaks_from(results: dict[str, Any]) -> Peaks:
+    return Peaks(results["peaks"]["threads"], results["peaks"]["gops"])

@@ -1,0 +1,136 @@
+"""Start, watch and stop the servers under test, each a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    name: str
+    """Short id used in tables and file names."""
+    label: str
+    """What it is, for people."""
+    argv: list[str]
+    env: dict[str, str]
+    ready_path: str
+    health_path: str
+    predict_path: str
+    metrics_path: str | None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A running server: its port, CPU seconds used so far and peak memory."""
+
+    def __init__(self, spec: ServerSpec, log_dir: Path, startup_timeout_s: float) -> None:
+        self.spec = spec
+        self.port = free_port()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{spec.name}.log"
+        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+        argv = [a.replace("{port}", str(self.port)) for a in spec.argv]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        self._wait_ready(startup_timeout_s)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        url = f"http://{HOST}:{self.port}{self.spec.ready_path}"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.spec.name} exited with {self.process.returncode} while starting; "
+                    f"log: {self.log_path}\n{self._log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise RuntimeError(
+            f"{self.spec.name} not ready after {timeout_s:.0f} s; log: {self.log_path}"
+        )
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process (all its threads)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def peak_rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _log_tail(self) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
+
+
+def sentimon_spec(
+    name: str, label: str, model: str, cache_dir: Path, threads: int, *extra: str
+) -> ServerSpec:
+    sentimon = str(Path(sys.executable).with_name("sentimon"))
+    return ServerSpec(
+        name=name,
+        label=label,
+        argv=[sentimon, "serve", "--host", HOST, "--port", "{port}", "--model", model, *extra],
+        env={"SENTIMON_CACHE_DIR": str(cache_dir), "SENTIMON_NUM_THREADS": str(threads)},
+        ready_path="/readyz",
+        health_path="/healthz",
+        predict_path="/predict",
+        metrics_path="/metrics",
+    )
+
+
+def baseline_spec(model: str, threads: int) -> ServerSpec:
+    return ServerSpec(
+        name="tutorial",
+        label="tutorial-style FastAPI + transformers pipeline",
+        argv=[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.baseline_app:app",
+            "--host",
+            HOST,
+            "--port",
+            "{port}",
+        ],
+        env={"BENCH_MODEL": model, "OMP_NUM_THREADS": str(threads)},
+        ready_path="/health",
+        health_path="/health",
+        predict_path="/predict",
+        metrics_path=None,
+    )

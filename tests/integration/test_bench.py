@@ -1,0 +1,63 @@
+"""The benchmark command end to end, shortened: real servers, real load, real report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
+    readme_before = (ROOT / "README.md").read_text()
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--models",
+            "bundled",
+            "--duration",
+            "1",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0.5",
+            "--open-rate",
+            "10",
+            "--open-duration",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--no-readme",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [(r["model"], r["server"]) for r in results["runs"]] == [
+        ("bundled", "tutorial"),
+        ("bundled", "sentimon-torch"),
+        ("bundled", "sentimon-onnx"),
+    ]
+    for run in results["runs"]:
+        [window] = run["closed"]
+        assert window["requests"] > 0 and window["errors"] == 0, run["server"]
+        assert window["cpu_cores"] > 0
+        assert run["open"]["requests"] == 10
+        assert window["health_ms"], run["server"]
+    assert {"int8/torch", "fp32/torch", "int8/onnxruntime", "fp32/onnxruntime"} == set(
+        results["peaks"]["gops"]
+    )
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| sentimon-onnx |" in markdown and "| target | goal | measured | met |" in markdown
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (ROOT / "README.md").read_text() == readme_before

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.report import (
+    README_END,
+    README_START,
+    readme_section,
+    render_markdown,
+    targets,
+    update_readme,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def window(throughput: float, *, errors: int = 0, health: float = 2.0) -> dict[str, Any]:
+    return {
+        "throughput": throughput,
+        "requests": 100,
+        "errors": errors,
+        "p50_ms": 10.0,
+        "p95_ms": 20.0,
+        "p99_ms": 30.0,
+        "cpu_cores": 1.5,
+        "useful_tokens_per_s": throughput * 30,
+        "statuses": {"200": 100},
+        "health_ms": [health, 1.0],
+        "metrics_ms": [3.0],
+    }
+
+
+def run(model: str, server: str, rps: list[float], open_p95: float = 15.0) -> dict[str, Any]:
+    return {
+        "model": model,
+        "server": server,
+        "label": server,
+        "closed": [window(r) for r in rps],
+        "open": {**window(15.0), "p95_ms": open_p95},
+        "peak_rss_mb": 500.0,
+    }
+
+
+def results(fast_rps: list[float], open_p95: float = 15.0) -> dict[str, Any]:
+    return {
+        "machine": {
+            "cpu": "Test CPU",
+            "cores": 2,
+            "memory_gib": 24.0,
+            "python": "Python 3.11",
+            "torch": "2.13.0",
+            "onnxruntime": "1.x",
+            "transformers": "5.x",
+            "commit": "abc123",
+            "date": "2026-11-23 12:00 UTC",
+        },
+        "config": {
+            "clients": 16,
+            "repeats": 3,
+            "duration_s": 10.0,
+            "warmup_s": 3.0,
+            "open_rate": 15.0,
+            "open_duration_s": 20.0,
+            "corpus_size": 2000,
+            "seed": 0,
+        },
+        # 1,000 GOP/s int8: 5,882 tokens/s at 0.17 GFLOP per token.
+        "peaks": {"threads": 2, "gops": {"int8/torch": 1000.0, "int8/onnxruntime": 800.0}},
+        "models": [
+            {
+                "name": "roberta-base",
+                "path": "x",
+                "layers": 12,
+                "hidden": 768,
+                "mean_tokens": 30.0,
+                "min_tokens": 6,
+                "max_tokens": 57,
+                "flops_per_token": 0.17e9,
+            }
+        ],
+        "runs": [
+            run("roberta-base", "tutorial", [20.0, 19.0, 21.0]),
+            run("roberta-base", "sentimon-torch", [30.0, 30.0, 30.0]),
+            run("roberta-base", "sentimon-onnx", fast_rps, open_p95),
+        ],
+    }
+
+
+def test_targets_are_ratios_against_the_same_run() -> None:
+    met = {t.what: (t.measured, t.met) for t in targets(results([170.0, 160.0, 180.0]))}
+    assert met == {
+        "RoBERTa-base throughput vs tutorial": ("8.5x", True),
+        # 170 req/s * 30 tokens * 0.17 GFLOP / 1,000 GOP/s
+        "RoBERTa-base useful tokens/s vs int8 peak": ("87%", True),
+        "RoBERTa-base p95 at 15 req/s open loop": ("15.0 ms", True),
+        "roberta-base errors (sentimon-onnx)": ("0", True),
+        "roberta-base slowest /healthz or /metrics while saturated": ("3.0 ms", True),
+    }
+
+
+def test_missed_targets_say_so() -> None:
+    found = {t.what: t for t in targets(results([100.0, 100.0, 100.0], open_p95=80.0))}
+    assert found["RoBERTa-base throughput vs tutorial"].measured == "5.0x"
+    assert not found["RoBERTa-base throughput vs tutorial"].met
+    assert not found["RoBERTa-base p95 at 15 req/s open loop"].met
+    markdown = render_markdown(results([100.0, 100.0, 100.0], open_p95=80.0))
+    assert "| RoBERTa-base throughput vs tutorial | >= 8x | 5.0x | **no** |" in markdown
+
+
+def test_markdown_has_one_row_per_server_with_medians() -> None:
+    markdown = render_markdown(results([170.0, 160.0, 180.0]))
+    rows = [line for line in markdown.splitlines() if line.startswith("| sentimon-onnx")]
+    assert rows == [
+        "| sentimon-onnx | 170.0 | 8.5x | 10.0 | 20.0 | 30.0 | 1.50 | 5,100 | 87% | 15.0 | "
+        "30.0 | 0 | 2.0 | 3.0 | 500 |"
+    ]
+    assert "| tutorial | 20.0 | 1.0x |" in markdown
+    assert markdown.startswith("Machine: Test CPU, 2 cores, 24 GiB;")
+
+
+def test_readme_section_is_replaced_in_place(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
+    update_readme(readme, "| new |\n")
+    assert (
+        readme.read_text() == f"# x\n\nbefore\n\n{README_START}\n| new |\n{README_END}\n\nafter\n"
+    )
+    assert readme_section(readme) == "| new |\n"
+
+
+@pytest.mark.skipif(
+    not (ROOT / "bench" / "results" / "results.json").exists(), reason="no committed results yet"
+)
+def test_committed_results_and_readme_are_current() -> None:
+    """bench/results/results.md and the README table are rendered from results.json."""
+    committed = json.loads((ROOT / "bench" / "results" / "results.json").read_text())
+    markdown = render_markdown(committed)
+    assert (ROOT / "bench" / "results" / "results.md").read_text() == (
+        "# sentimon benchmark\n\n" + markdown
+    )
+    assert readme_section(ROOT / "README.md") == markdown
