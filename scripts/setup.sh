@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything sentimon needs on a Debian/Ubuntu machine: Debian packages (when root),
 # a virtualenv in .venv with sentimon installed. Usage: scripts/setup.sh [--dev]
-#   --dev  also the test tools: Python dev extras and Debian's prometheus (for promtool).
+#   --dev  also the test tools: Python dev extras, Debian's prometheus (promtool) and
+#          prometheus-alertmanager (amtool).
 # Safe to re-run: it skips what is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ have_python() { command -v "$python" >/dev/null && "$python" -c 'import sys, ven
 have_python || apt_packages+=(python3 python3-venv)
 if (( dev )); then
   command -v promtool >/dev/null || apt_packages+=(prometheus)
+  command -v amtool >/dev/null || apt_packages+=(prometheus-alertmanager)
 fi
 if (( ${#apt_packages[@]} )); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
