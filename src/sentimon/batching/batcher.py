@@ -51,6 +51,8 @@ class _Item:
     text: str
     future: asyncio.Future[Prediction]
     enqueued: float = field(default_factory=time.perf_counter)
+    delivered: bool = False
+    """Its result (or error) was handed back; set on the event loop only."""
 
 
 def plan_calls(lengths: Sequence[int], limits: BatchLimits) -> list[list[int]]:
@@ -176,9 +178,11 @@ class MicroBatcher:
                     await self._wakeup.wait()
                 if self._closing:
                     return
-                deadline = loop.time() + self._limits.max_wait_s
+                # The wait counts from the oldest text's arrival: texts that queued while the
+                # worker was busy have waited long enough and go at once.
+                deadline = self._queue[0].enqueued + self._limits.max_wait_s
                 while len(self._queue) < self._limits.max_batch_size and not self._closing:
-                    remaining = deadline - loop.time()
+                    remaining = deadline - time.perf_counter()
                     if remaining <= 0:
                         break
                     self._wakeup.clear()
@@ -194,20 +198,12 @@ class MicroBatcher:
                 if not live:
                     continue
                 try:
-                    results = await loop.run_in_executor(self._executor, self._run, live)
-                except Exception as exc:
+                    await loop.run_in_executor(self._executor, self._run, live, loop)
+                except Exception as exc:  # tokenizing or planning failed: fail what is left
                     log.exception("inference failed for a batch of %d texts", len(live))
                     error = InferenceFailed(f"inference failed ({type(exc).__name__})")
-                    results = [error] * len(live)
-                finally:
-                    self._release(len(live))
-                for item, result in zip(live, results, strict=True):
-                    if item.future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        item.future.set_exception(result)
-                    else:
-                        item.future.set_result(result)
+                    left = [item for item in live if not item.delivered]
+                    self._deliver(left, [error] * len(left))
         except Exception as exc:  # a bug in the loop itself: fail everyone, report unready
             self._failure = exc
             log.exception("the batcher stopped")
@@ -221,26 +217,51 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.set_exception(error)
 
-    def _run(self, items: Sequence[_Item]) -> list[Prediction | BaseException]:
-        """On the worker thread: tokenize, plan calls, run them; one result per item."""
+    def _deliver(
+        self, items: Sequence[_Item], results: Sequence[Prediction | BaseException]
+    ) -> None:
+        """On the event loop: hand each caller its result; callers who left are skipped."""
+        for item, result in zip(items, results, strict=True):
+            if item.delivered:
+                continue
+            item.delivered = True
+            self._release(1)
+            if item.future.done():
+                continue
+            if isinstance(result, BaseException):
+                item.future.set_exception(result)
+            else:
+                item.future.set_result(result)
+
+    def _run(self, items: Sequence[_Item], loop: asyncio.AbstractEventLoop) -> None:
+        """On the worker thread: tokenize, plan calls, run them, and answer each call's
+        callers as soon as it is done, so they can send their next request while the
+        rest of the batch runs. A failed call fails every caller in it."""
         started = time.perf_counter()
         m = self._metrics
         for item in items:
             m.queue_wait.observe(started - item.enqueued)
         ids = self._model.tokenize([item.text for item in items])
         m.tokenization.observe(time.perf_counter() - started)
-        results: list[Prediction | BaseException] = [InferenceFailed("not run")] * len(items)
         for call in plan_calls([len(row) for row in ids], self._limits):
             rows = [ids[i] for i in call]
-            width = max(len(row) for row in rows)
-            real = sum(len(row) for row in rows)
-            call_started = time.perf_counter()
-            probabilities = self._model.infer(rows)
-            m.inference.observe(time.perf_counter() - call_started)
-            m.batch_size.observe(len(rows))
-            m.batch_tokens.observe(width * len(rows))
-            m.padding_ratio.observe(width * len(rows) / real)
-            for i, probs in zip(call, probabilities, strict=True):
-                m.input_tokens.observe(len(ids[i]))
-                results[i] = to_prediction(self._labels, probs, len(ids[i]))
-        return results
+            results: list[Prediction | BaseException]
+            try:
+                call_started = time.perf_counter()
+                probabilities = self._model.infer(rows)
+                m.inference.observe(time.perf_counter() - call_started)
+                results = [
+                    to_prediction(self._labels, probs, len(row))
+                    for probs, row in zip(probabilities, rows, strict=True)
+                ]
+            except Exception as exc:
+                log.exception("inference failed for a call of %d texts", len(rows))
+                results = [InferenceFailed(f"inference failed ({type(exc).__name__})")] * len(rows)
+            else:
+                width = max(len(row) for row in rows)
+                m.batch_size.observe(len(rows))
+                m.batch_tokens.observe(width * len(rows))
+                m.padding_ratio.observe(width * len(rows) / sum(len(row) for row in rows))
+                for row in rows:
+                    m.input_tokens.observe(len(row))
+            loop.call_soon_threadsafe(self._deliver, [items[i] for i in call], results)

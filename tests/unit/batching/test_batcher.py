@@ -2,6 +2,7 @@ import asyncio
 import random
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -114,6 +115,68 @@ async def test_a_failed_call_fails_every_caller_in_it(metrics: Metrics) -> None:
         assert isinstance(result, InferenceFailed)
         assert result.message == "inference failed (RuntimeError)"
     assert await batcher.predict(["fine again"]) == [fake_prediction("fine again")]
+    await batcher.close()
+
+
+async def test_a_failed_call_fails_only_its_callers(metrics: Metrics) -> None:
+    # Padding limits put the one-word text and the long text in separate model calls.
+    batcher = make(FailingModel(), metrics, BatchLimits(max_batch_size=8, max_wait_s=0.05))
+    batcher.start()
+    long_text = "boom " + "word " * 20
+    short, long = await asyncio.gather(
+        batcher.predict(["fine"]), batcher.predict([long_text]), return_exceptions=True
+    )
+    assert short == [fake_prediction("fine")]
+    assert isinstance(long, InferenceFailed)
+    assert batcher.admitted == 0
+    await batcher.close()
+
+
+class GatedModel(FakeModel):
+    """Calls with a long text wait for `gate`; short ones run at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        if max(len(row) for row in ids) > 5:
+            assert self.gate.wait(5), "the test never opened the gate"
+        return super().infer(ids)
+
+
+async def test_each_call_answers_its_callers_before_the_next_call_runs(metrics: Metrics) -> None:
+    model = GatedModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=8, max_wait_s=0.05))
+    batcher.start()
+    long_text = "word " * 20
+    short = asyncio.create_task(batcher.predict(["hi"]))
+    long = asyncio.create_task(batcher.predict([long_text]))
+    # The short caller is answered while the long call of the same batch still runs.
+    assert await asyncio.wait_for(short, 2) == [fake_prediction("hi")]
+    assert not long.done()
+    model.gate.set()
+    assert await long == [fake_prediction(long_text)]
+    assert model.infer_calls == [1, 1]
+    await batcher.close()
+
+
+class SlowModel(FakeModel):
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        time.sleep(0.3)
+        return super().infer(ids)
+
+
+async def test_texts_that_waited_behind_a_busy_worker_go_at_once(metrics: Metrics) -> None:
+    batcher = make(SlowModel(), metrics, BatchLimits(max_batch_size=8, max_wait_s=0.25))
+    batcher.start()
+    t0 = time.perf_counter()
+    first = asyncio.create_task(batcher.predict(["a"]))  # runs from 0.25 s to 0.55 s
+    await asyncio.sleep(0.3)
+    await batcher.predict(["b"])  # queued at 0.3 s: its 0.25 s wait is over when the worker frees
+    # Waiting another max_wait after the worker frees would finish at 1.1 s.
+    assert time.perf_counter() - t0 < 1.0
+    await first
     await batcher.close()
 
 
