@@ -113,7 +113,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"{cfg['duration_s']:g} s after {cfg['warmup_s']:g} s of warm-up. Open loop: "
         f"{cfg['open_rate']:g} req/s for {cfg['open_duration_s']:g} s, latency from the "
         f"scheduled send time. Corpus: {cfg['corpus_size']} generated tweet-like texts "
-        f"(seed {cfg['seed']}). CPU is the server process's, in cores.",
+        f"(seed {cfg['seed']}). CPU is the server process's, in cores; client CPU is the "
+        "load generator's, on the same cores.",
     ]
     for model in results["models"]:
         runs = runs_for(results, model["name"])
@@ -125,10 +126,10 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"{model['min_tokens']}-{model['max_tokens']} tokens per text, "
             f"mean {model['mean_tokens']:.1f})",
             "",
-            "| server | req/s | vs tutorial | p50 ms | p95 ms | p99 ms | CPU | "
+            "| server | req/s | vs tutorial | p50 ms | p95 ms | p99 ms | CPU | client CPU | "
             "useful tokens/s | % int8 peak | open p95 ms | open p99 ms | errors | "
             "max /healthz ms | max /metrics ms | peak RSS MB |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
             "---: | ---: | ---: | ---: |",
         ]
         for name, run in runs.items():
@@ -139,6 +140,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"| {name} | {rps:.1f} | {rps / base_rps:.1f}x | "
                 f"{closed_median(run, 'p50_ms'):.1f} | {closed_median(run, 'p95_ms'):.1f} | "
                 f"{closed_median(run, 'p99_ms'):.1f} | {closed_median(run, 'cpu_cores'):.2f} | "
+                f"{closed_median(run, 'client_cpu_cores'):.2f} | "
                 f"{tokens:,.0f} | {peak_share(results, model, tokens):.0%} | "
                 f"{run['open']['p95_ms']:.1f} | {run['open']['p99_ms']:.1f} | {errors} | "
                 f"{_ms(probe_max(run, 'health_ms'))} | {_ms(probe_max(run, 'metrics_ms'))} | "

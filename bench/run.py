@@ -18,7 +18,7 @@ from bench.servers import HOST, Server, ServerSpec, baseline_spec, sentimon_spec
 from sentimon.config import BUNDLED_MODEL_DIR
 from sentimon.traffic.corpus import generate_corpus
 from sentimon.traffic.http import Connection, HttpError
-from sentimon.traffic.load import LoadResult, Request, closed_loop, open_loop
+from sentimon.traffic.load import LoadResult, Request, closed_loop, open_loop, run
 
 log = logging.getLogger("bench")
 MODELS = ("bundled", "roberta-base")
@@ -51,6 +51,8 @@ class Window:
     p95_ms: float
     p99_ms: float
     cpu_cores: float
+    client_cpu_cores: float
+    """CPU of the benchmark's own process (the load generator) in the same window."""
     useful_tokens_per_s: float
     statuses: dict[int, int]
     health_ms: list[float] = field(default_factory=list)
@@ -174,7 +176,7 @@ def _run_server(
 ) -> ServerRun:
     server = Server(spec, config.work_dir / "logs" / model, config.startup_timeout_s)
     try:
-        asyncio.run(
+        run(
             closed_loop(
                 HOST, server.port, requests, concurrency=config.clients, duration_s=config.warmup_s
             )
@@ -242,8 +244,11 @@ def _measure(
         return result, health, metrics
 
     cpu_before, began = server.cpu_seconds(), time.perf_counter()
-    result, health, metrics = asyncio.run(go())
-    cpu_cores = (server.cpu_seconds() - cpu_before) / (time.perf_counter() - began)
+    client_before = time.process_time()
+    result, health, metrics = run(go())
+    elapsed = time.perf_counter() - began
+    cpu_cores = (server.cpu_seconds() - cpu_before) / elapsed
+    client_cores = (time.process_time() - client_before) / elapsed
     summary = result.summary()
     useful = sum(tokens[s.index % len(tokens)] for s in result.samples if 200 <= s.status < 300)
     return Window(
@@ -254,6 +259,7 @@ def _measure(
         p95_ms=summary.p95_s * 1000,
         p99_ms=summary.p99_s * 1000,
         cpu_cores=cpu_cores,
+        client_cpu_cores=client_cores,
         useful_tokens_per_s=useful / result.duration_s,
         statuses=summary.statuses,
         health_ms=health,

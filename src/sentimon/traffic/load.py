@@ -14,8 +14,9 @@ import itertools
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sentimon.traffic.http import Connection, HttpError
 
@@ -88,6 +89,17 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 OnSample = Callable[[Sample], None]
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a load coroutine on uvloop when it is installed: about half the client CPU per
+    request of the default event loop, CPU the server under test would otherwise lose."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def closed_loop(

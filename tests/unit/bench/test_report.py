@@ -27,6 +27,7 @@ def window(throughput: float, *, errors: int = 0, health: float = 2.0) -> dict[s
         "p95_ms": 20.0,
         "p99_ms": 30.0,
         "cpu_cores": 1.5,
+        "client_cpu_cores": 0.25,
         "useful_tokens_per_s": throughput * 30,
         "statuses": {"200": 100},
         "health_ms": [health, 1.0],
@@ -115,7 +116,7 @@ def test_markdown_has_one_row_per_server_with_medians() -> None:
     markdown = render_markdown(results([170.0, 160.0, 180.0]))
     rows = [line for line in markdown.splitlines() if line.startswith("| sentimon-onnx")]
     assert rows == [
-        "| sentimon-onnx | 170.0 | 8.5x | 10.0 | 20.0 | 30.0 | 1.50 | 5,100 | 87% | 15.0 | "
+        "| sentimon-onnx | 170.0 | 8.5x | 10.0 | 20.0 | 30.0 | 1.50 | 0.25 | 5,100 | 87% | 15.0 | "
         "30.0 | 0 | 2.0 | 3.0 | 500 |"
     ]
     assert "| tutorial | 20.0 | 1.0x |" in markdown
