@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +33,8 @@ class Server:
     process: subprocess.Popen[str]
     url: str
     log_file: Path
+    stdout: Path
+    stderr: Path
 
 
 def _env(cache_dir: Path | None = None) -> dict[str, str]:
@@ -45,7 +48,10 @@ def _env(cache_dir: Path | None = None) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
-    log_file = tmp_path_factory.mktemp("logs") / "sentimon.log"
+    logs = tmp_path_factory.mktemp("logs")
+    log_file = logs / "sentimon.log"
+    # Files, not pipes: a pipe nobody reads fills up and blocks the server's logging.
+    stdout, stderr = (logs / "stdout").open("w"), (logs / "stderr").open("w")
     cache_dir = tmp_path_factory.mktemp("onnx-cache")
     process = subprocess.Popen(
         [
@@ -60,8 +66,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "--log-file",
             str(log_file),
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=stdout,
+        stderr=stderr,
         text=True,
         env=_env(cache_dir),
     )
@@ -69,7 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"server exited: {process.communicate()[1][-2000:]}")
+            pytest.fail(f"server exited: {(logs / 'stderr').read_text()[-2000:]}")
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 break
@@ -78,10 +84,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     else:
         process.kill()
         pytest.fail("server not ready in 90 s")
-    yield Server(process, url, log_file)
+    yield Server(process, url, log_file, logs / "stdout", logs / "stderr")
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
+    stdout.close()
+    stderr.close()
 
 
 def test_real_predictions_over_http(server: Server) -> None:
@@ -129,9 +137,45 @@ def test_logs_are_json_lines_with_request_ids_in_stdout_and_file(server: Server)
     assert any(line.get("event") == "ready" for line in lines)
 
 
+def test_traffic_bad_input_gets_4xx_and_never_5xx(server: Server) -> None:
+    from typer.testing import CliRunner
+
+    from sentimon.cli.main import app
+    from sentimon.traffic.scenarios import ScenarioOptions, build_requests
+    from tests.unit.traffic.test_scenarios import well_formed
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "traffic",
+            "--scenario",
+            "bad-input",
+            "--url",
+            server.url,
+            "--rate",
+            "50",
+            "--duration",
+            "3",
+            "--seed",
+            "1",
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    counts = {int(s): int(n) for s, n in re.findall(r"HTTP (\d{3})\s*\S\s*(\d+) \(", result.output)}
+    assert sum(counts.values()) == 150, result.output
+    # Exactly the malformed requests among the 150 sent are refused, each with a 4xx.
+    sent = build_requests("bad-input", ScenarioOptions(seed=1))[:150]
+    malformed = sum(not well_formed(r) for r in sent)
+    assert counts.pop(200) == 150 - malformed, result.output
+    assert sum(counts.values()) == malformed and all(400 <= s < 500 for s in counts), counts
+    assert {400, 415, 422} <= set(counts)
+
+
 def test_sigterm_stops_cleanly_and_stdout_is_json(server: Server) -> None:
     server.process.send_signal(signal.SIGTERM)
-    out, err = server.process.communicate(timeout=20)
+    server.process.wait(timeout=20)
+    out, err = server.stdout.read_text(), server.stderr.read_text()
     # uvicorn shuts down gracefully, then re-raises the signal so the exit status shows it.
     assert server.process.returncode in (0, -signal.SIGTERM), err[-2000:]
     for line in out.splitlines():

@@ -54,3 +54,28 @@ def tiny_roberta_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_roberta(
         tmp_path_factory.mktemp("cli-roberta"), {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
     )
+
+
+def test_traffic_refuses_a_remote_target_without_the_flag() -> None:
+    result = runner.invoke(
+        app, ["traffic", "--url", "http://10.0.0.1:8000"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 2
+    assert "10.0.0.1 is not a loopback address" in result.output
+
+
+def test_traffic_wants_one_load_mode() -> None:
+    result = runner.invoke(app, ["traffic", "--rate", "5", "--concurrency", "2"])
+    assert result.exit_code == 2
+    assert "choose --rate (open loop) or --concurrency, not both" in result.output
+
+
+def test_traffic_says_when_nothing_answers() -> None:
+    result = runner.invoke(
+        app,
+        ["traffic", "--url", "http://127.0.0.1:1", "--rate", "20", "--duration", "0.3"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 1
+    assert "connection failed" in result.output
+    assert "no request reached http://127.0.0.1:1; is the API running?" in result.output

@@ -1,0 +1,138 @@
+"""What `sentimon traffic` sends: a list of requests per scenario, reproducible from a seed.
+
+- normal: tweet-like texts with mixed sentiment, mostly POST /predict, some /predict/batch
+  and the tutorial's /analyze-sentiment/.
+- bad-input: the same, with a share of malformed requests (invalid JSON, empty or missing
+  text, wrong types, text over the limit, wrong content type, empty batches), as in the
+  classic demo where 70% of requests are bad. Each gets a 4xx; none may get a 5xx.
+- drift: a shifted label mix (mostly negative), longer texts and a share of non-English
+  posts: what the drift metrics and alerts are for.
+- burst: big batches sent by many clients at once, to fill the queue (expect 429s).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sentimon.traffic.corpus import generate_corpus
+from sentimon.traffic.load import Request
+
+SCENARIOS = ("normal", "bad-input", "drift", "burst")
+
+NON_ENGLISH = (
+    "el servicio fue terrible y nadie respondió",
+    "me encanta este lugar, volveré pronto",
+    "der Zug hatte wieder zwei Stunden Verspätung",
+    "das Essen war wirklich ausgezeichnet",
+    "le film était beaucoup trop long",
+    "merci pour la livraison rapide, parfait",
+    "o aplicativo travou de novo hoje",
+    "questo telefono è fantastico",
+    "de vergadering is verplaatst naar vrijdag",
+    "la batería dura todo el día",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioOptions:
+    seed: int = 0
+    bad_share: float = 0.7
+    """bad-input: the share of malformed requests."""
+    max_text_chars: int = 2000
+    """bad-input: the server's limit; over-long texts are made one character longer."""
+    batch_items: int = 64
+    """burst: texts per batch request (the server's default limit)."""
+    size: int = 2000
+    """How many requests to generate before cycling."""
+
+
+def build_requests(scenario: str, options: ScenarioOptions) -> list[Request]:
+    """The requests of `scenario`, in the order they are sent (cycled if the run is longer)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    if not 0 <= options.bad_share <= 1:
+        raise ValueError(f"bad_share must be between 0 and 1, got {options.bad_share}")
+    if not 1 <= options.batch_items <= options.size:
+        raise ValueError(
+            f"batch_items must be between 1 and size ({options.size}), got {options.batch_items}"
+        )
+    rng = random.Random(options.seed)
+    if scenario == "normal":
+        return _normal(rng, options)
+    if scenario == "bad-input":
+        return _bad_input(rng, options)
+    if scenario == "drift":
+        return _drift(rng, options)
+    return _burst(rng, options)
+
+
+def predict(text: str) -> Request:
+    return Request("POST", "/predict", _json({"text": text}))
+
+
+def _json(payload: object) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode()
+
+
+def _mixed(rng: random.Random, texts: list[str]) -> list[Request]:
+    """80% /predict, 10% /analyze-sentiment/, 10% /predict/batch of 2-8 texts."""
+    requests = []
+    for text in texts:
+        roll = rng.random()
+        if roll < 0.8:
+            requests.append(predict(text))
+        elif roll < 0.9:
+            requests.append(Request("POST", "/analyze-sentiment/", _json({"text": text})))
+        else:
+            batch = [text, *rng.sample(texts, rng.randint(1, 7))]
+            requests.append(Request("POST", "/predict/batch", _json({"texts": batch})))
+    return requests
+
+
+def _normal(rng: random.Random, options: ScenarioOptions) -> list[Request]:
+    texts = [c.text for c in generate_corpus(options.size, seed=options.seed)]
+    return _mixed(rng, texts)
+
+
+def _bad_input(rng: random.Random, options: ScenarioOptions) -> list[Request]:
+    good = _normal(rng, options)
+    malformed = _malformed(options.max_text_chars)
+    return [
+        rng.choice(malformed)(rng) if rng.random() < options.bad_share else request
+        for request in good
+    ]
+
+
+def _malformed(max_text_chars: int) -> list[Callable[[random.Random], Request]]:
+    too_long = "a" * (max_text_chars + 1)
+    return [
+        lambda _: Request("POST", "/predict", b'{"text": "unterminated'),
+        lambda _: Request("POST", "/predict", _json({"text": ""})),
+        lambda _: Request("POST", "/predict", _json({"text": "   "})),
+        lambda _: Request("POST", "/predict", _json({"message": "wrong field"})),
+        lambda r: Request("POST", "/predict", _json({"text": r.randint(0, 999)})),
+        lambda _: Request("POST", "/predict", _json({"text": too_long})),
+        lambda _: Request("POST", "/predict", b"text=hello", content_type="text/plain"),
+        lambda _: Request("POST", "/predict/batch", _json({"texts": []})),
+        lambda _: Request("POST", "/predict/batch", _json({"texts": ["ok", ""]})),
+        lambda _: Request("POST", "/analyze-sentiment/", b"[1, 2, 3]"),
+    ]
+
+
+def _drift(rng: random.Random, options: ScenarioOptions) -> list[Request]:
+    corpus = generate_corpus(
+        options.size, seed=options.seed, min_words=28, max_words=60, weights=(0.1, 0.7, 0.2)
+    )
+    texts = [rng.choice(NON_ENGLISH) if rng.random() < 0.25 else item.text for item in corpus]
+    return _mixed(rng, texts)
+
+
+def _burst(rng: random.Random, options: ScenarioOptions) -> list[Request]:
+    texts = [c.text for c in generate_corpus(options.size, seed=options.seed)]
+    return [
+        Request("POST", "/predict/batch", _json({"texts": rng.sample(texts, options.batch_items)}))
+        for _ in range(max(1, options.size // options.batch_items))
+    ]
