@@ -1,5 +1,6 @@
-# sentimon: `make run` serves the API; `make test` runs every check. Both set themselves up.
-.PHONY: run setup setup-dev test lint typecheck unit format model bench clean
+# sentimon: `make run` serves the API with its monitoring stack; `make test` runs every check.
+# Both set themselves up.
+.PHONY: run setup setup-dev test lint typecheck unit format model bench dashboards clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -7,9 +8,8 @@ VENV ?= .venv
 export SENTIMON_VENV := $(VENV)
 
 run: setup
-	@echo "sentimon on http://$(HOST):$(PORT)  (API docs /docs, metrics /metrics, readiness /readyz)"
 	@echo "try: curl -s http://$(HOST):$(PORT)/predict -H 'content-type: application/json' -d '{\"text\": \"I love this!\"}'"
-	$(VENV)/bin/sentimon serve --host $(HOST) --port $(PORT)
+	$(VENV)/bin/sentimon up --port $(PORT)
 
 setup:
 	scripts/setup.sh
@@ -28,8 +28,12 @@ unit: setup-dev
 	scripts/test.sh -m "not slow"
 
 format:
-	$(VENV)/bin/ruff format src tests bench
-	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench dashboards
+	$(VENV)/bin/ruff check --fix src tests bench dashboards
+
+# Regenerate the Grafana dashboards (deploy/grafana/dashboards/) from dashboards/.
+dashboards: setup-dev
+	$(VENV)/bin/python -m dashboards
 
 # Rebuild the bundled model from its pinned inputs (about 5 minutes on 2 cores).
 model: setup

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything sentimon needs on a Debian/Ubuntu machine: Debian packages (when root),
 # a virtualenv in .venv with sentimon installed. Usage: scripts/setup.sh [--dev]
-#   --dev  also the test tools: Python dev extras, Debian's prometheus (promtool) and
-#          prometheus-alertmanager (amtool).
+# The monitoring stack of `sentimon up` comes from Debian: prometheus (with promtool),
+# prometheus-alertmanager (with amtool) and prometheus-node-exporter.
+#   --dev  also the test tools: the Python dev extras.
 # Safe to re-run: it skips what is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +18,10 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 apt_packages=()
 have_python() { command -v "$python" >/dev/null && "$python" -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null; }
 have_python || apt_packages+=(python3 python3-venv)
-if (( dev )); then
-  command -v promtool >/dev/null || apt_packages+=(prometheus)
-  command -v amtool >/dev/null || apt_packages+=(prometheus-alertmanager)
-fi
+command -v promtool >/dev/null || apt_packages+=(prometheus)
+command -v amtool >/dev/null || apt_packages+=(prometheus-alertmanager)
+command -v prometheus-node-exporter >/dev/null || command -v node_exporter >/dev/null \
+  || apt_packages+=(prometheus-node-exporter)
 if (( ${#apt_packages[@]} )); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     log "installing Debian packages: ${apt_packages[*]}"

@@ -1,10 +1,10 @@
-"""`sentimon`: serve, predict, model build."""
+"""`sentimon`: serve, up, predict, traffic, model build."""
 
 from __future__ import annotations
 
 import typer
 
-from sentimon.cli import model_cmd, predict_cmd, serve_cmd
+from sentimon.cli import model_cmd, predict_cmd, serve_cmd, traffic_cmd, up_cmd
 
 app = typer.Typer(
     help="sentimon: sentiment analysis with monitoring built in.",
@@ -13,5 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve_cmd.serve)
+app.command("up")(up_cmd.up)
 app.command("predict")(predict_cmd.predict)
+app.command("traffic")(traffic_cmd.traffic)
 app.add_typer(model_cmd.app, name="model")
