@@ -1,0 +1,169 @@
+"""Every Prometheus panel query evaluates to at least one series, offline, with `promtool`.
+
+The service's series come from the real app (FakeModel) after a little mixed traffic, the other
+targets' (node-exporter, Prometheus, Alertmanager) from a small hand-written sample. Each panel
+query becomes a recording rule, next to the repo's recording and alert rules; an alert on
+`absent()` of each recorded series must stay silent. A query that errors records nothing, so it
+fails the same way. Runs `promtool test rules` (no server).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from dashboards.alerts import ALERTS_FILE, RECORDING_FILE
+from dashboards.queries import PanelQuery, prometheus_targets
+from sentimon.app import create_app
+from sentimon.config import Settings
+from tests.fakes import FakeModel
+
+pytestmark = pytest.mark.slow
+PROMTOOL = shutil.which("promtool")
+STEPS = 60  # 15 minutes of 15-second samples
+Series = tuple[str, dict[str, str], str]  # name, labels, promtool values
+
+
+def _counter(rate_per_step: float) -> str:
+    return f"0+{rate_per_step:g}x{STEPS}"
+
+
+def _gauge(value: float) -> str:
+    return f"{value:g}x{STEPS}"
+
+
+def service_series(registry: CollectorRegistry) -> list[Series]:
+    """The API's /metrics after mixed traffic, as series that keep growing at that pace."""
+    with TestClient(create_app(Settings(), model=FakeModel(), registry=registry)) as client:
+        for text in ("great game", "awful flight", "a table", "love it"):
+            client.post("/predict", json={"text": text})
+            client.post("/analyze-sentiment/", json={"text": text})
+        client.post("/predict/batch", json={"texts": ["good", "bad", "meh"]})
+        client.post("/predict", json={})  # 422
+        client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
+        client.get("/no-such-path")  # 404
+        client.get("/healthz")
+    target = {"job": "sentimon", "instance": "api:8000"}
+    series = []
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            labels = {**sample.labels, **target}
+            cumulative = family.type in {"counter", "histogram", "summary"}
+            value = _counter(sample.value) if cumulative else _gauge(sample.value)
+            series.append((sample.name, labels, value))
+    return series
+
+
+def other_series() -> list[Series]:
+    node = {"job": "node", "instance": "host:9100"}
+    prom = {"job": "prometheus", "instance": "localhost:9090"}
+    am = {"job": "alertmanager", "instance": "localhost:9093"}
+    series: list[Series] = []
+    for labels in (node, prom, am, {"job": "sentimon", "instance": "api:8000"}):
+        series += [("up", labels, _gauge(1)), ("scrape_duration_seconds", labels, _gauge(0.01))]
+    for cpu in ("0", "1"):
+        for mode, share in (("idle", 10), ("user", 3), ("system", 1), ("iowait", 0.5)):
+            series.append(
+                ("node_cpu_seconds_total", {**node, "cpu": cpu, "mode": mode}, _counter(share))
+            )
+    series += [(f"node_load{m}", node, _gauge(0.5)) for m in (1, 5, 15)]
+    series += [
+        ("node_memory_MemTotal_bytes", node, _gauge(8e9)),
+        ("node_memory_MemAvailable_bytes", node, _gauge(5e9)),
+        ("node_memory_Cached_bytes", node, _gauge(2e9)),
+        ("node_uname_info", {**node, "nodename": "host"}, _gauge(1)),
+    ]
+    for mount, fstype, device in (
+        ("/", "overlay", "overlay"),
+        ("/data", "ext4", "/dev/sda1"),
+        ("/run", "tmpfs", "tmpfs"),
+    ):
+        fs = {**node, "mountpoint": mount, "fstype": fstype, "device": device}
+        series += [
+            ("node_filesystem_avail_bytes", fs, _gauge(4e10)),
+            ("node_filesystem_size_bytes", fs, _gauge(1e11)),
+            ("node_filesystem_readonly", fs, _gauge(0)),
+        ]
+    for metric in ("read_bytes", "written_bytes", "io_time_seconds"):
+        series.append((f"node_disk_{metric}_total", {**node, "device": "sda"}, _counter(100)))
+    for device in ("lo", "eth0"):
+        for direction in ("receive", "transmit"):
+            for metric, pace in (("bytes", 1000), ("errs", 0), ("drop", 0)):
+                name = f"node_network_{direction}_{metric}_total"
+                series.append((name, {**node, "device": device}, _counter(pace)))
+    series += [
+        ("prometheus_config_last_reload_successful", prom, _gauge(1)),
+        ("prometheus_notifications_alertmanagers_discovered", prom, _gauge(1)),
+        ("prometheus_notifications_errors_total", {**prom, "alertmanager": "am"}, _counter(0)),
+        ("prometheus_notifications_dropped_total", prom, _counter(0)),
+        ("prometheus_rule_evaluation_failures_total", {**prom, "rule_group": "g"}, _counter(0)),
+        ("alertmanager_alerts", {**am, "state": "active"}, _gauge(1)),
+        ("alertmanager_alerts", {**am, "state": "suppressed"}, _gauge(0)),
+        ("alertmanager_notifications_total", {**am, "integration": "webhook"}, _counter(1)),
+        ("alertmanager_notifications_failed_total", {**am, "integration": "webhook"}, _counter(0)),
+        ("alertmanager_config_last_reload_successful", am, _gauge(1)),
+    ]
+    return series
+
+
+def _series_text(name: str, labels: dict[str, str]) -> str:
+    return name + "{" + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())) + "}"
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+def test_every_panel_query_returns_series(
+    tmp_path: Path, boards: list[dict[str, Any]], registry: CollectorRegistry
+) -> None:
+    queries: list[PanelQuery] = [q for board in boards for q in prometheus_targets(board)]
+    record = [
+        {"record": f"dashboard:query_{i}:value", "expr": q.expr} for i, q in enumerate(queries)
+    ]
+    check = [
+        {
+            "alert": "DashboardQueryEmpty",
+            "expr": f"absent(dashboard:query_{i}:value)",
+            "labels": {"query": str(i), "panel": f"{q.uid} / {q.panel} / {q.ref_id}"},
+        }
+        for i, q in enumerate(queries)
+    ]
+    rules = {"groups": [{"name": "queries", "rules": record}, {"name": "absent", "rules": check}]}
+    (tmp_path / "dashboards.yaml").write_text(yaml.safe_dump(rules), encoding="utf-8")
+    shutil.copy(RECORDING_FILE, tmp_path / "recording.yaml")
+    shutil.copy(ALERTS_FILE, tmp_path / "alerts.yaml")
+    series = service_series(registry) + other_series()
+    test = {
+        "rule_files": ["recording.yaml", "alerts.yaml", "dashboards.yaml"],
+        "evaluation_interval": "15s",
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": [
+                    {"series": _series_text(name, labels), "values": values}
+                    for name, labels, values in series
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "10m", "alertname": "DashboardQueryEmpty", "exp_alerts": []}
+                ],
+            }
+        ],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test), encoding="utf-8")
+    assert PROMTOOL is not None
+    result = subprocess.run(
+        [PROMTOOL, "test", "rules", "test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
