@@ -42,6 +42,22 @@ def test_fp32_batched_equals_single(tiny_roberta: Path, tmp_path: Path) -> None:
         assert model.infer([row])[0] == pytest.approx(probs, abs=1e-6)
 
 
+def test_a_cached_export_loads_without_the_pytorch_weights(
+    tiny_roberta: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = OnnxModel.load(str(tiny_roberta), precision="int8", cache_dir=tmp_path, threads=1)
+
+    def no_weights(*_: object, **__: object) -> None:
+        raise AssertionError("the PyTorch weights were loaded")
+
+    monkeypatch.setattr(
+        "transformers.AutoModelForSequenceClassification.from_pretrained", no_weights
+    )
+    again = OnnxModel.load(str(tiny_roberta), precision="int8", cache_dir=tmp_path, threads=1)
+    assert again.info == first.info
+    assert again.predict(TEXTS) == first.predict(TEXTS)
+
+
 def test_exports_are_cached_per_model_and_revision(tiny_roberta: Path, tmp_path: Path) -> None:
     first = OnnxModel.load(str(tiny_roberta), precision="int8", cache_dir=tmp_path, threads=1)
     folder = cache_folder(tmp_path, first.info)

@@ -5,19 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
 from sentimon.config import BUNDLED_MODEL, Settings
 from sentimon.errors import ModelLoadError
 from sentimon.model.base import SentimentModel
-from sentimon.model.transformers_backend import TransformersModel
 
 
 def load_model(settings: Settings) -> SentimentModel:
     """Load the configured model with the configured backend."""
     source = settings.model_path_or_id
-    if settings.num_threads:
-        torch.set_num_threads(settings.num_threads)
     path = Path(source).expanduser()
     looks_local = source.startswith((".", "/", "~")) or path.exists()
     if settings.model == BUNDLED_MODEL and not (path / "model.safetensors").is_file():
@@ -40,6 +35,12 @@ def load_model(settings: Settings) -> SentimentModel:
                 cache_dir=settings.cache_dir.expanduser(),
                 threads=settings.num_threads,
             )
+        import torch
+
+        from sentimon.model.transformers_backend import TransformersModel
+
+        if settings.num_threads:
+            torch.set_num_threads(settings.num_threads)
         return TransformersModel.load(
             target, revision=settings.model_revision, max_tokens=settings.max_tokens
         )

