@@ -164,6 +164,15 @@ def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
             "--onnx-precision",
             "int8",
         ),
+        sentimon_spec(
+            "sentimon-onnx-2w",
+            "sentimon, ONNX Runtime int8 + micro-batching, 2 inference workers",
+            model,
+            cache,
+            config.threads,
+            "--inference-workers",
+            "2",
+        ),
     ]
 
 

@@ -58,6 +58,7 @@ class SentimentService:
             ),
             max_queue_size=s.max_queue_size,
             timeout_s=s.request_timeout_s,
+            workers=s.inference_workers,
         )
         self.batcher.start()
         self.metrics.init_model_series(info.labels, info.name, info.revision, info.backend)

@@ -47,6 +47,7 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
         ("bundled", "tutorial"),
         ("bundled", "sentimon-torch"),
         ("bundled", "sentimon-onnx"),
+        ("bundled", "sentimon-onnx-2w"),
     ]
     for run in results["runs"]:
         [window] = run["closed"]

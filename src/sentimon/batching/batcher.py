@@ -1,18 +1,21 @@
-"""The micro-batcher: many callers' texts → few, well-packed model calls on one worker thread.
+"""The micro-batcher: many callers' texts → few, well-packed model calls on worker threads.
 
 Callers put texts into a bounded queue (admission is counted in texts; a full queue refuses at
-once with `Overloaded`). A collector task takes what is queued, waiting at most `max_wait_s`
-for a batch to fill up to `max_batch_size`, and hands it to the single inference thread. There
-the texts are tokenized, sorted by length and cut into model calls that respect the token
-budget and never pad more than `max_padding_ratio` times the real tokens. Results fan out to
-their callers; a failed call fails every caller in it; callers that gave up before their batch
-ran are skipped. While the worker is busy the next batch accumulates, so batches grow with load.
+once with `Overloaded`). When an inference worker is free (one by default), a collector task
+takes what is queued, waiting at most `max_wait_s` (counted from the oldest text) for a batch
+to fill up to `max_batch_size`, and hands it to that worker. There the texts are tokenized,
+sorted by length and cut into model calls that respect the token budget and never pad more
+than `max_padding_ratio` times the real tokens. Each call's results go to their callers as
+soon as it is done; a failed call fails every caller in it; callers that gave up before their
+batch ran are skipped. While the workers are busy the next batch accumulates, so batches grow
+with load. Never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -91,7 +94,10 @@ class MicroBatcher:
         limits: BatchLimits,
         max_queue_size: int,
         timeout_s: float,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         if max_queue_size < 1:
             raise ValueError(f"max_queue_size must be >= 1, got {max_queue_size}")
         if timeout_s <= 0:
@@ -105,7 +111,14 @@ class MicroBatcher:
         self._queue: deque[_Item] = deque()
         self._admitted = 0
         self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentimon-infer")
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="sentimon-infer"
+        )
+        # A batch forms when a worker is free, from everything queued by then.
+        self._free_workers = asyncio.Semaphore(workers)
+        self._running: set[asyncio.Task[None]] = set()
+        # Fast tokenizers refuse concurrent calls ("Already borrowed"); tokenizing is cheap.
+        self._tokenize_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
         self._closing = False
@@ -135,6 +148,8 @@ class MicroBatcher:
                 await self._task
             except Exception:  # already logged by the collector
                 pass
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
 
     async def predict(self, texts: Sequence[str]) -> list[Prediction]:
@@ -173,10 +188,12 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         try:
             while True:
+                await self._free_workers.acquire()
                 while not self._queue and not self._closing:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                 if self._closing:
+                    self._free_workers.release()
                     return
                 # The wait counts from the oldest text's arrival: texts that queued while the
                 # worker was busy have waited long enough and go at once.
@@ -196,19 +213,27 @@ class MicroBatcher:
                 live = [item for item in batch if not item.future.done()]
                 self._release(len(batch) - len(live))
                 if not live:
+                    self._free_workers.release()
                     continue
-                try:
-                    await loop.run_in_executor(self._executor, self._run, live, loop)
-                except Exception as exc:  # tokenizing or planning failed: fail what is left
-                    log.exception("inference failed for a batch of %d texts", len(live))
-                    error = InferenceFailed(f"inference failed ({type(exc).__name__})")
-                    left = [item for item in live if not item.delivered]
-                    self._deliver(left, [error] * len(left))
+                task = loop.create_task(self._dispatch(live, loop))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
         except Exception as exc:  # a bug in the loop itself: fail everyone, report unready
             self._failure = exc
             log.exception("the batcher stopped")
             self._fail_queued(ModelNotReady("inference worker stopped"))
             raise
+
+    async def _dispatch(self, live: list[_Item], loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            await loop.run_in_executor(self._executor, self._run, live, loop)
+        except Exception as exc:  # tokenizing or planning failed: fail what is left
+            log.exception("inference failed for a batch of %d texts", len(live))
+            error = InferenceFailed(f"inference failed ({type(exc).__name__})")
+            left = [item for item in live if not item.delivered]
+            self._deliver(left, [error] * len(left))
+        finally:
+            self._free_workers.release()
 
     def _fail_queued(self, error: Exception) -> None:
         while self._queue:
@@ -241,7 +266,8 @@ class MicroBatcher:
         m = self._metrics
         for item in items:
             m.queue_wait.observe(started - item.enqueued)
-        ids = self._model.tokenize([item.text for item in items])
+        with self._tokenize_lock:
+            ids = self._model.tokenize([item.text for item in items])
         m.tokenization.observe(time.perf_counter() - started)
         for call in plan_calls([len(row) for row in ids], self._limits):
             rows = [ids[i] for i in call]

@@ -17,6 +17,9 @@ def serve(
     host: Annotated[str | None, flag("host", "--host")] = None,
     port: Annotated[int | None, flag("port", "--port")] = None,
     num_threads: Annotated[int | None, flag("num_threads", "--num-threads")] = None,
+    inference_workers: Annotated[
+        int | None, flag("inference_workers", "--inference-workers")
+    ] = None,
     max_tokens: Annotated[int | None, flag("max_tokens", "--max-tokens")] = None,
     max_text_chars: Annotated[int | None, flag("max_text_chars", "--max-text-chars")] = None,
     max_batch_items: Annotated[int | None, flag("max_batch_items", "--max-batch-items")] = None,
@@ -51,6 +54,7 @@ def serve(
         host=host,
         port=port,
         num_threads=num_threads,
+        inference_workers=inference_workers,
         max_tokens=max_tokens,
         max_text_chars=max_text_chars,
         max_batch_items=max_batch_items,

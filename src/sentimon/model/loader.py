@@ -33,14 +33,14 @@ def load_model(settings: Settings) -> SentimentModel:
                 max_tokens=settings.max_tokens,
                 precision=settings.onnx_precision,
                 cache_dir=settings.cache_dir.expanduser(),
-                threads=settings.num_threads,
+                threads=_threads_per_worker(settings),
             )
         import torch
 
         from sentimon.model.transformers_backend import TransformersModel
 
-        if settings.num_threads:
-            torch.set_num_threads(settings.num_threads)
+        if settings.num_threads or settings.inference_workers > 1:
+            torch.set_num_threads(_threads_per_worker(settings))
         return TransformersModel.load(
             target, revision=settings.model_revision, max_tokens=settings.max_tokens
         )
@@ -54,6 +54,12 @@ def load_model(settings: Settings) -> SentimentModel:
             f"cannot load SENTIMON_MODEL={settings.model!r}: "
             f"{type(exc).__name__}: {_first_line(exc)}{hint}"
         ) from exc
+
+
+def _threads_per_worker(settings: Settings) -> int:
+    """Each inference worker's share of the threads (every core when `num_threads` is 0)."""
+    threads = settings.num_threads or os.cpu_count() or 1
+    return max(1, threads // settings.inference_workers)
 
 
 def _first_line(exc: BaseException) -> str:

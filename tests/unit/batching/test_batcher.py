@@ -26,9 +26,15 @@ def make(
     limits: BatchLimits = LIMITS,
     max_queue_size: int = 100,
     timeout_s: float = 5,
+    workers: int = 1,
 ) -> MicroBatcher:
     return MicroBatcher(
-        model, metrics, limits=limits, max_queue_size=max_queue_size, timeout_s=timeout_s
+        model,
+        metrics,
+        limits=limits,
+        max_queue_size=max_queue_size,
+        timeout_s=timeout_s,
+        workers=workers,
     )
 
 
@@ -75,10 +81,15 @@ async def test_a_partial_batch_flushes_after_max_wait(metrics: Metrics) -> None:
     await batcher.close()
 
 
-async def test_each_caller_gets_its_own_results_in_order(metrics: Metrics) -> None:
+@pytest.mark.parametrize("workers", [1, 3])
+async def test_each_caller_gets_its_own_results_in_order(metrics: Metrics, workers: int) -> None:
     model = FakeModel()
     batcher = make(
-        model, metrics, BatchLimits(max_batch_size=16, max_wait_s=0.005), max_queue_size=1000
+        model,
+        metrics,
+        BatchLimits(max_batch_size=16, max_wait_s=0.005),
+        max_queue_size=1000,
+        workers=workers,
     )
     batcher.start()
     rng = random.Random(3)
@@ -159,6 +170,50 @@ async def test_each_call_answers_its_callers_before_the_next_call_runs(metrics: 
     assert await long == [fake_prediction(long_text)]
     assert model.infer_calls == [1, 1]
     await batcher.close()
+
+
+async def test_workers_run_batches_side_by_side(metrics: Metrics) -> None:
+    model = GatedModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=8, max_wait_s=0.01), workers=2)
+    batcher.start()
+    long_text = "word " * 20
+    long = asyncio.create_task(batcher.predict([long_text]))  # holds one worker at the gate
+    await asyncio.sleep(0.1)
+    # The other worker takes the next batch meanwhile.
+    assert await asyncio.wait_for(batcher.predict(["hi"]), 2) == [fake_prediction("hi")]
+    assert not long.done()
+    model.gate.set()
+    assert await long == [fake_prediction(long_text)]
+    assert len(model.threads) == 2
+    await batcher.close()
+
+
+async def test_one_worker_runs_one_batch_at_a_time(metrics: Metrics) -> None:
+    model = GatedModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=8, max_wait_s=0.01), workers=1)
+    batcher.start()
+    long = asyncio.create_task(batcher.predict(["word " * 20]))
+    await asyncio.sleep(0.1)
+    short = asyncio.create_task(batcher.predict(["hi"]))
+    await asyncio.sleep(0.2)
+    assert not short.done()  # queued behind the gated batch
+    model.gate.set()
+    await asyncio.gather(long, short)
+    await batcher.close()
+
+
+async def test_closing_waits_for_every_running_batch(metrics: Metrics) -> None:
+    model = GatedModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=8, max_wait_s=0.01), workers=2)
+    batcher.start()
+    running = [asyncio.create_task(batcher.predict(["word " * (20 + i)])) for i in range(2)]
+    await asyncio.sleep(0.1)
+    closing = asyncio.create_task(batcher.close())
+    await asyncio.sleep(0.1)
+    assert not closing.done()
+    model.gate.set()
+    await closing
+    assert [len(r.result()) for r in running] == [1, 1]
 
 
 class SlowModel(FakeModel):
@@ -257,6 +312,11 @@ async def test_closing_fails_whats_queued_and_refuses_new_work(metrics: Metrics)
     await running
     with pytest.raises(ModelNotReady):
         await batcher.predict(["after close"])
+
+
+def test_workers_are_checked(metrics: Metrics) -> None:
+    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+        make(FakeModel(), metrics, workers=0)
 
 
 def test_limits_are_checked() -> None:
