@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,8 +20,13 @@ from tests.fakes import FakeModel
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 # ONNX exports made by tests go to a throwaway folder, not the user's cache.
-os.environ["SENTIMON_CACHE_DIR"] = tempfile.mkdtemp(prefix="sentimon-test-cache-")
+_CACHE_DIR = tempfile.mkdtemp(prefix="sentimon-test-cache-")
+os.environ["SENTIMON_CACHE_DIR"] = _CACHE_DIR
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+def pytest_sessionfinish() -> None:
+    shutil.rmtree(_CACHE_DIR, ignore_errors=True)
 
 
 @pytest.fixture
