@@ -1,4 +1,5 @@
-"""`sentimon model build`: rebuild the bundled model from its pinned inputs."""
+"""`sentimon model build`: rebuild the bundled model from its pinned inputs;
+`sentimon model int8`: re-measure its int8 section after a recipe change."""
 
 from __future__ import annotations
 
@@ -54,4 +55,26 @@ def build(
         f"[bold]{meta['name']} {meta['revision']}[/bold]: held-out tweets accuracy "
         f"{tweets['accuracy']:.3f}, macro-F1 {tweets['macro_f1']:.3f} "
         f"(card: {output / 'README.md'})"
+    )
+
+
+@app.command("int8")
+def int8(
+    model_dir: Annotated[
+        Path, typer.Option(help="A built model folder (its sentimon.json and README.md change).")
+    ] = Path("src/sentimon/bundled_model"),
+    cache_dir: Annotated[
+        Path, typer.Option(help="Where the pinned packages are downloaded and unpacked.")
+    ] = Path(".cache/build"),
+) -> None:
+    """Re-measure the int8 backend on the held-out tweets and rewrite the card's int8 section."""
+    from sentimon.model.build.pipeline import refresh_int8
+
+    result = refresh_int8(model_dir, cache_dir)
+    served = result["served"]
+    Console().print(
+        f"recipe {result['recipe_version']}: same label as fp32 "
+        f"{result['same_label_as_fp32']:.1%} (served: {served['same_label_mean']:.1%} on "
+        f"average, {served['same_label_min']:.1%} at worst), accuracy "
+        f"{result['test']['accuracy']:.3f}"
     )

@@ -4,11 +4,8 @@ The export (and the quantized copy) is cached under `cache_dir/<name>-<revision>
 restart reads only the tokenizer and config, not the PyTorch weights (RoBERTa-base: peak
 memory 725 MB instead of 835, and seconds less to start).
 
-int8 recipe (`RECIPE`): dynamic quantization with per-channel int8 weights, applied to the
-MatMuls only (embedding lookups stay fp32), with the attention-output projection of each
-layer kept in fp32. `RECIPE_TRADE_OFF` holds the alternatives measured before choosing it.
-Dynamic quantization scales activations per call, so a text's probabilities can move
-slightly with the batch it lands in (fp32 does not).
+The int8 copy follows `sentimon.model.int8.RECIPE`. Its dynamic part scales activations per
+call, so a text's probabilities can move slightly with the batch it lands in (fp32 does not).
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ import re
 import tempfile
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,6 +24,7 @@ import numpy as np
 from sentimon.model.base import ModelInfo
 from sentimon.model.encoding import EncodedClassifier, TextEncoder, softmax
 from sentimon.model.hf_files import read_model_files
+from sentimon.model.int8 import RECIPE_VERSION, quantize_int8
 
 if TYPE_CHECKING:
     from sentimon.model.transformers_backend import TransformersModel
@@ -35,34 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Precision = Literal["int8", "fp32"]
-RECIPE_VERSION = "2"
-RECIPE = (
-    "dynamic int8, per-channel weights, MatMuls only; embeddings and each layer's "
-    "attention-output projection stay fp32"
-)
-_KEEP_FP32 = re.compile(r"/attention/output/dense/MatMul$")
-
-
-@dataclass(frozen=True, slots=True)
-class RecipeResult:
-    recipe: str
-    same_label_as_fp32: float
-    """On the bundled model's 840 held-out tweets, batches of 64."""
-    accuracy_change: float | None
-    relative_speed: float | None
-    """Texts/s against all-MatMuls int8, RoBERTa-base-shaped model, batch 32 x 32 tokens."""
-
-
-RECIPE_TRADE_OFF = (
-    RecipeResult("all MatMuls int8, per channel", 0.982, -0.0048, 1.0),
-    RecipeResult("attention output in fp32 (the recipe used)", 0.986, -0.0024, 0.84),
-    RecipeResult("attention and FFN outputs in fp32", 0.988, 0.0, 0.51),
-    RecipeResult("per-tensor, embeddings quantized too", 0.946, None, None),
-    # Calibrated static quantization (batch-independent) on 256 training tweets, MinMax,
-    # per channel, attention output in fp32: worse labels and slower than dynamic here.
-    RecipeResult("static, calibrated (QOperator)", 0.938, -0.0048, 0.79),
-    RecipeResult("fp32 (no quantization)", 1.0, 0.0, 0.31),
-)
 
 
 def cache_folder(cache_dir: Path, info: ModelInfo) -> Path:
@@ -102,24 +71,6 @@ def _export(torch: Any, model: TransformersModel, inputs: tuple[Any, ...], path:
         opset_version=17,
         dynamo=False,
     )
-
-
-def quantize_int8(fp32: Path, int8: Path) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    matmuls = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type == "MatMul"]
-    with tempfile.TemporaryDirectory(dir=int8.parent) as tmp:
-        staging = Path(tmp) / int8.name
-        quantize_dynamic(
-            str(fp32),
-            str(staging),
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul"],
-            nodes_to_exclude=[name for name in matmuls if _KEEP_FP32.search(name)],
-        )
-        os.replace(staging, int8)
 
 
 class OnnxModel(EncodedClassifier):

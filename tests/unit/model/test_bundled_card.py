@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from sentimon.config import BUNDLED_MODEL_DIR
 from sentimon.model.build.card import render_card
-from sentimon.model.onnx_backend import RECIPE, RECIPE_TRADE_OFF, RECIPE_VERSION
+from sentimon.model.int8 import RECIPE, RECIPE_TRADE_OFF, RECIPE_VERSION
 
 
 def test_card_names_the_current_int8_recipe_and_its_trade_off() -> None:
