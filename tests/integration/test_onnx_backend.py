@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,18 @@ def test_int8_runs_ffn_down_projections_blockwise_and_the_rest_dynamically(
         for i in range(2)
         for m in ("MatMul", "MatMul_1")
     }
+
+
+def test_a_failed_export_is_a_clear_error(tiny_roberta: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_roberta, broken)
+    (broken / "model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(RuntimeError) as raised:
+        OnnxModel.load(str(broken), precision="int8", cache_dir=tmp_path / "cache", threads=1)
+    assert str(raised.value) == (
+        "preparing the ONNX model failed (child exit code 1); its error is in the log above"
+    )
+    assert not list((tmp_path / "cache").rglob("*.onnx"))
 
 
 def test_exports_are_cached_per_model_and_revision(tiny_roberta: Path, tmp_path: Path) -> None:
