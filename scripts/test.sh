@@ -6,4 +6,5 @@ bin=${SENTIMON_VENV:-.venv}/bin
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 "$bin/coverage" erase
 "$bin/coverage" run -m pytest "$@"
+"$bin/coverage" combine --quiet
 "$bin/coverage" report
