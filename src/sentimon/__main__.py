@@ -1,3 +1,4 @@
 from sentimon.cli.main import app
 
-app(prog_name="sentimon")
+if __name__ == "__main__":
+    app(prog_name="sentimon")
