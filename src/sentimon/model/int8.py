@@ -74,9 +74,6 @@ def quantize_int8(fp32: Path, int8: Path) -> None:
     model = onnx.load(str(fp32))
     down = down_projections(model)
     nbits = _nbits_quantizer()
-    config = nbits.DefaultWeightOnlyQuantConfig(
-        block_size=NBITS_BLOCK, is_symmetric=True, accuracy_level=4, bits=8
-    )
     others = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in down]
     quantizer = nbits.MatMulNBitsQuantizer(
         model,
@@ -85,7 +82,6 @@ def quantize_int8(fp32: Path, int8: Path) -> None:
         is_symmetric=True,
         accuracy_level=4,  # int8 compute: activations quantized per row, per block
         nodes_to_exclude=others,
-        algo_config=config,
     )
     quantizer.process()
     with tempfile.TemporaryDirectory(dir=int8.parent) as tmp:

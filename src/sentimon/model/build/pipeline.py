@@ -102,6 +102,8 @@ def evaluate_served(
     batches them: each of `orders` random arrival orders is cut into batches of 8, 16 or 32
     texts, and each batch into model calls by the batcher's own `plan_calls`."""
     rng = random.Random(seed)
+    limits = BatchLimits()
+    n = len(examples)
     labels = model.info.labels
     truth = [SENTIMENT_LABELS[e.label] for e in examples]
     fp32_correct = sum(p.label == t for p, t in zip(fp32_predictions, truth, strict=True))
@@ -109,18 +111,17 @@ def evaluate_served(
     same: list[float] = []
     change: list[float] = []
     for _ in range(orders):
-        order = list(range(len(examples)))
+        order = list(range(n))
         rng.shuffle(order)
         size = rng.choice((8, 16, 32))
         predicted: dict[int, str] = {}
         for start in range(0, len(order), size):
             batch = order[start : start + size]
             lengths = [len(ids[i]) for i in batch]
-            for call in plan_calls(lengths, BatchLimits()):
+            for call in plan_calls(lengths, limits):
                 rows = [batch[i] for i in call]
                 for i, probs in zip(rows, model.infer([ids[i] for i in rows]), strict=True):
                     predicted[i] = to_prediction(labels, probs, len(ids[i])).label
-        n = len(examples)
         same.append(sum(predicted[i] == p.label for i, p in enumerate(fp32_predictions)) / n)
         correct = sum(predicted[i] == t for i, t in enumerate(truth))
         change.append((correct - fp32_correct) / n)
