@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.overhead import measure_middleware_cost
+from bench.peers import PEERS
 from bench.report import render_chart, render_markdown, update_readme
 from bench.run import MODELS, BenchConfig, run_benchmark
 
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--open-rate", type=float, default=defaults.open_rate, help="req/s")
     parser.add_argument("--open-duration", type=float, default=defaults.open_duration_s)
     parser.add_argument("--threads", type=int, default=defaults.threads)
+    parser.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help="comma-separated peer servers, each in its own virtualenv: %(default)s; '' for none",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--no-readme", action="store_true", help="leave README.md alone")
     parser.add_argument("--render", action="store_true", help="only re-render from results.json")
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             open_rate=args.open_rate,
             open_duration_s=args.open_duration,
             threads=args.threads,
+            peers=[p.strip() for p in args.peers.split(",") if p.strip()],
             work_dir=ROOT / ".cache" / "bench",
         )
         results = {"machine": describe_machine(), **run_benchmark(config)}

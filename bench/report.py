@@ -115,6 +115,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"scheduled send time. Corpus: {cfg['corpus_size']} generated tweet-like texts "
         f"(seed {cfg['seed']}). CPU is the server process's, in cores; client CPU is the "
         "load generator's, on the same cores.",
+        "",
+        *_legend(results),
     ]
     for model in results["models"]:
         runs = runs_for(results, model["name"])
@@ -162,6 +164,17 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _legend(results: dict[str, Any]) -> list[str]:
+    """Each server once, in run order, with what it is; then the peers left out and why."""
+    labels = {r["server"]: r["label"] for r in results["runs"]}
+    lines = [f"- `{name}`: {label}" for name, label in labels.items()]
+    lines += [
+        f"- `{peer}`: not measured in this run: {why}"
+        for peer, why in results.get("skipped_peers", {}).items()
+    ]
+    return lines
+
+
 def _ms(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.1f}"
 
@@ -188,21 +201,27 @@ def render_chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     models = [m["name"] for m in results["models"]]
-    fig, axes = plt.subplots(2, len(models), figsize=(5 * len(models), 7), squeeze=False)
+    width = max(5, len(runs_for(results, models[0])) if models else 5)
+    fig, axes = plt.subplots(2, len(models), figsize=(width * len(models), 7), squeeze=False)
     for col, model in enumerate(models):
         runs = runs_for(results, model)
         names = list(runs)
-        colors = ["#9e9e9e" if n == BASELINE else "#1f77b4" for n in names]
+        colors = [
+            "#9e9e9e" if n == BASELINE else "#1f77b4" if n.startswith("sentimon") else "#ff7f0e"
+            for n in names
+        ]
         rps = [closed_median(runs[n], "throughput") for n in names]
         ax = axes[0][col]
         bars = ax.bar(names, rps, color=colors)
         ax.bar_label(bars, labels=[f"{v:.0f}" for v in rps])
+        ax.tick_params(axis="x", labelrotation=30)
         ax.set_title(f"{model}: throughput, {results['config']['clients']} clients")
         ax.set_ylabel("requests/s")
         p95 = [runs[n]["open"]["p95_ms"] for n in names]
         ax = axes[1][col]
         bars = ax.bar(names, p95, color=colors)
         ax.bar_label(bars, labels=[f"{v:.0f}" for v in p95])
+        ax.tick_params(axis="x", labelrotation=30)
         ax.set_yscale("log")
         ax.set_title(f"{model}: p95 at {results['config']['open_rate']:g} req/s")
         ax.set_ylabel("ms (log)")

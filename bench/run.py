@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.peak import Peaks, measure_peaks
+from bench.peers import PEERS, ensure_env, peer_spec
 from bench.roberta import build_roberta_base, matmul_flops_per_token
 from bench.servers import HOST, Server, ServerSpec, baseline_spec, sentimon_spec
 from sentimon.config import BUNDLED_MODEL_DIR
@@ -36,6 +37,8 @@ class BenchConfig:
     corpus_size: int = 2000
     seed: int = 0
     threads: int = 2
+    peers: Sequence[str] = PEERS
+    """Peer servers to run too, each from its own virtualenv (created on first use)."""
     work_dir: Path = Path(".cache/bench")
     startup_timeout_s: float = 600.0
 
@@ -85,6 +88,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     """Everything in one go: the peaks, then each model on each server."""
     corpus = generate_corpus(config.corpus_size, seed=config.seed)
     texts = [item.text for item in corpus]
+    peers, skipped = _prepare_peers(config)
     log.info("measuring matrix-multiply peaks (%d threads)", config.threads)
     peaks = measure_peaks(config.threads)
     models: list[ModelInfo] = []
@@ -93,16 +97,34 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         path = _model_path(name, config.work_dir)
         tokens = _token_counts(path, texts)
         models.append(_model_info(name, path, tokens))
-        requests = [Request("POST", "/predict", json.dumps({"text": t}).encode()) for t in texts]
-        for spec in _servers(name, path, config):
+        specs = _servers(name, path, config)
+        specs += [peer_spec(peer, path, config.threads, config.work_dir) for peer in peers]
+        for spec in specs:
             log.info("%s / %s: starting", name, spec.name)
+            requests = [Request("POST", spec.predict_path, spec.body(t)) for t in texts]
             runs.append(_run_server(spec, name, requests, tokens, config))
     return {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "peaks": {"threads": peaks.threads, "gops": peaks.gops},
         "models": [asdict(m) for m in models],
         "runs": [asdict(r) for r in runs],
+        "skipped_peers": skipped,
     }
+
+
+def _prepare_peers(config: BenchConfig) -> tuple[list[str], dict[str, str]]:
+    """Create the peers' virtualenvs before anything is measured; a peer whose environment
+    cannot be built (no registry, say) is left out of the run and reported, not fatal."""
+    ready, skipped = [], {}
+    for peer in config.peers:
+        try:
+            ensure_env(peer, config.work_dir)
+        except Exception as exc:
+            log.warning("%s: left out, its environment could not be built: %s", peer, exc)
+            skipped[peer] = f"its environment could not be built ({type(exc).__name__})"
+        else:
+            ready.append(peer)
+    return ready, skipped
 
 
 def _model_path(name: str, work_dir: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,11 +11,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def text_body(text: str) -> bytes:
+    """`{"text": ...}`: the request body of sentimon's and the tutorial's /predict."""
+    return json.dumps({"text": text}).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,8 @@ class ServerSpec:
     health_path: str
     predict_path: str
     metrics_path: str | None
+    body: Callable[[str], bytes] = text_body
+    """The JSON request body that asks `predict_path` for one text's sentiment."""
 
 
 def free_port() -> int:
@@ -75,15 +84,13 @@ class Server:
         )
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process (all its threads)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        """User + system CPU time of the server and its live child processes (MLServer
+        infers in a worker process), all threads."""
+        return sum(_cpu_ticks(pid) for pid in process_tree(self.process.pid)) / CLOCK_TICKS
 
     def peak_rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        return 0
+        """Peak resident memory (VmHWM) of the server plus that of each live child."""
+        return sum(_peak_rss_bytes(pid) for pid in process_tree(self.process.pid))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -134,3 +141,39 @@ def baseline_spec(model: str, threads: int) -> ServerSpec:
         predict_path="/predict",
         metrics_path=None,
     )
+
+
+def process_tree(root: int, proc: Path = Path("/proc")) -> list[int]:
+    """`root` and its live descendants, read from `proc`/PID/stat."""
+    children: dict[int, list[int]] = {}
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # the process ended while we looked
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def _peak_rss_bytes(pid: int) -> int:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0

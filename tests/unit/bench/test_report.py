@@ -8,6 +8,7 @@ from bench.report import (
     README_END,
     README_START,
     readme_section,
+    render_chart,
     render_markdown,
     targets,
     update_readme,
@@ -37,7 +38,7 @@ def run(model: str, server: str, rps: list[float], open_p95: float = 15.0) -> di
     return {
         "model": model,
         "server": server,
-        "label": server,
+        "label": f"what {server} is",
         "closed": [window(r) for r in rps],
         "open": {**window(15.0), "p95_ms": open_p95},
         "peak_rss_mb": 500.0,
@@ -85,7 +86,9 @@ def results(fast_rps: list[float], open_p95: float = 15.0) -> dict[str, Any]:
             run("roberta-base", "tutorial", [20.0, 19.0, 21.0]),
             run("roberta-base", "sentimon-torch", [30.0, 30.0, 30.0]),
             run("roberta-base", "sentimon-onnx", fast_rps, open_p95),
+            run("roberta-base", "bentoml", [25.0, 25.0, 25.0]),
         ],
+        "skipped_peers": {"mlserver": "its environment could not be built (CalledProcessError)"},
     }
 
 
@@ -118,7 +121,26 @@ def test_markdown_has_one_row_per_server_with_medians() -> None:
         "30.0 | 0 | 2.0 | 3.0 | 500 |"
     ]
     assert "| tutorial | 20.0 | 1.0x |" in markdown
+    assert "| bentoml | 25.0 | 1.2x |" in markdown
     assert markdown.startswith("Machine: Test CPU, 2 cores, 24 GiB;")
+
+
+def test_legend_names_every_server_once_and_the_peers_left_out() -> None:
+    markdown = render_markdown(results([170.0, 160.0, 180.0]))
+    legend = [line for line in markdown.splitlines() if line.startswith("- `")]
+    assert legend == [
+        "- `tutorial`: what tutorial is",
+        "- `sentimon-torch`: what sentimon-torch is",
+        "- `sentimon-onnx`: what sentimon-onnx is",
+        "- `bentoml`: what bentoml is",
+        "- `mlserver`: not measured in this run: its environment could not be built "
+        "(CalledProcessError)",
+    ]
+
+
+def test_chart_is_written(tmp_path: Path) -> None:
+    render_chart(results([170.0, 160.0, 180.0]), tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_readme_section_is_replaced_in_place(tmp_path: Path) -> None:
