@@ -113,7 +113,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"{cfg['duration_s']:g} s after {cfg['warmup_s']:g} s of warm-up. Open loop: "
         f"{cfg['open_rate']:g} req/s for {cfg['open_duration_s']:g} s, latency from the "
         f"scheduled send time. Corpus: {cfg['corpus_size']} generated tweet-like texts "
-        f"(seed {cfg['seed']}). CPU is the server process's, in cores; client CPU is the "
+        f"(seed {cfg['seed']}). CPU is the server process tree's, in cores; client CPU is the "
         "load generator's, on the same cores.",
         "",
         *_legend(results),
