@@ -31,12 +31,16 @@ class TransformersModel(EncodedClassifier):
         name: str | None = None,
         revision: str | None = None,
         max_tokens: int = 512,
+        attn_implementation: str | None = None,
     ) -> TransformersModel:
-        """Load from a folder or hub id. Raises whatever transformers raises on failure."""
+        """Load from a folder or hub id. Raises whatever transformers raises on failure.
+        `attn_implementation` picks transformers' attention code (default: its own choice)."""
         files = read_model_files(
             path_or_id, backend=cls.backend, name=name, revision=revision, max_tokens=max_tokens
         )
         kwargs: dict[str, Any] = {"revision": revision} if revision else {}
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
         model = AutoModelForSequenceClassification.from_pretrained(
             path_or_id, dtype=torch.float32, **kwargs
         )
