@@ -147,11 +147,9 @@ def process_tree(root: int, proc: Path = Path("/proc")) -> list[int]:
     """`root` and its live descendants, read from `proc`/PID/stat."""
     children: dict[int, list[int]] = {}
     for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):  # the process ended while we looked
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        fields = _stat_fields(stat)
+        if fields:
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     tree, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -160,12 +158,18 @@ def process_tree(root: int, proc: Path = Path("/proc")) -> list[int]:
     return tree
 
 
-def _cpu_ticks(pid: int) -> int:
+def _stat_fields(stat: Path) -> list[str]:
+    """The fields of a /proc/PID/stat after the command name (state, ppid, ...; utime and
+    stime are 11 and 12); none if the process ended while we looked."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return int(fields[11]) + int(fields[12]) if fields else 0
 
 
 def _peak_rss_bytes(pid: int) -> int:

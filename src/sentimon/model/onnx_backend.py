@@ -42,6 +42,11 @@ def cache_folder(cache_dir: Path, info: ModelInfo) -> Path:
     return cache_dir / f"{safe}-onnx{RECIPE_VERSION}"
 
 
+def model_file(folder: Path, precision: Precision) -> Path:
+    """The graph served at `precision` inside a cache folder."""
+    return folder / ("model.int8.onnx" if precision == "int8" else "model.onnx")
+
+
 def export_onnx(model: TransformersModel, path: Path) -> None:
     """Export the classifier with dynamic batch and sequence axes (written atomically)."""
     import torch
@@ -80,7 +85,7 @@ def prepare(
     path_or_id: str, revision: str | None, max_tokens: int, precision: Precision, folder: Path
 ) -> None:
     """Write what `folder` lacks: the fp32 export and, for int8, its quantized copy."""
-    fp32 = folder / "model.onnx"
+    fp32 = model_file(folder, "fp32")
     if not fp32.exists():
         from sentimon.model.transformers_backend import TransformersModel
 
@@ -90,7 +95,7 @@ def prepare(
             path_or_id, revision=revision, max_tokens=max_tokens, attn_implementation="eager"
         )
         export_onnx(source, fp32)
-    int8 = folder / "model.int8.onnx"
+    int8 = model_file(folder, "int8")
     if precision == "int8" and not int8.exists():
         quantize_int8(fp32, int8)
 
@@ -151,7 +156,7 @@ class OnnxModel(EncodedClassifier):
             path_or_id, backend=f"onnx-{precision}", revision=revision, max_tokens=max_tokens
         )
         folder = cache_folder(cache_dir, files.info)
-        path = folder / ("model.int8.onnx" if precision == "int8" else "model.onnx")
+        path = model_file(folder, precision)
         if not path.exists():
             _prepare_in_child(path_or_id, revision, max_tokens, precision, folder)
         options = ort.SessionOptions()
