@@ -47,7 +47,9 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   log "installing Python packages into $venv (torch CPU build, transformers, FastAPI...)"
   "${pip[@]}" install --upgrade pip setuptools wheel
   # Exactly this torch: any other spec pulls a build with several GB of CUDA packages.
-  "${pip[@]}" install "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple}
+  # TORCH_INDEX_URL (the PyTorch CPU index) is searched besides the default index; its
+  # 2.13.0+cpu ranks above a plain 2.13.0, so the CPU build wins.
+  "${pip[@]}" install "torch==2.13.0" ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"}
   "${pip[@]}" install -e ".$extras"
   echo "$want" > "$stamp"
 fi
