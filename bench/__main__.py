@@ -22,6 +22,8 @@ from bench.overhead import measure_middleware_cost
 from bench.peers import PEERS
 from bench.report import render_chart, render_markdown, update_readme
 from bench.run import MODELS, BenchConfig, run_benchmark
+from sentimon.model.cpu import describe_cpu, detect_int8, read_cpuinfo
+from sentimon.model.int8 import recipe_for
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -78,37 +80,10 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout.write(markdown)
 
 
-def describe_cpu(cpuinfo: str) -> str:
-    """Model name, family and model numbers and the int8 instructions of the first CPU: the
-    int8 peak depends on them (Zen 4, family 25, runs AVX-512 at half the width of Zen 5)."""
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        if not line.strip():
-            break
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
-    if "model name" not in fields:
-        return ""
-    flags = set(fields.get("flags", "").split())
-    isa = next(
-        (
-            name
-            for flag, name in (
-                ("amx_int8", "AMX"),
-                ("avx512_vnni", "AVX-512 VNNI"),
-                ("avx_vnni", "AVX-VNNI"),
-                ("avx2", "AVX2"),
-            )
-            if flag in flags
-        ),
-        "no AVX2",
-    )
-    numbers = f"family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}"
-    return f"{fields['model name']} ({numbers}, {isa})"
-
-
 def describe_machine() -> dict[str, Any]:
-    cpu = describe_cpu(Path("/proc/cpuinfo").read_text()) or platform.processor() or "unknown CPU"
+    cpu = describe_cpu(read_cpuinfo()) or platform.processor() or "unknown CPU"
+    int8 = detect_int8()
+    recipe = recipe_for(int8)
     mem_kib = next(
         int(line.split()[1])
         for line in Path("/proc/meminfo").read_text().splitlines()
@@ -116,6 +91,12 @@ def describe_machine() -> dict[str, Any]:
     )
     return {
         "cpu": cpu,
+        "int8_recipe": {
+            "recipe": recipe.id,
+            "weight_bits": recipe.weight_bits,
+            "cpu_class": int8.cpu_class,
+            "kernel": int8.kernel,
+        },
         "cores": os.cpu_count(),
         "memory_gib": mem_kib / 2**20,
         "os": platform.platform(),

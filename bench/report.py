@@ -96,12 +96,25 @@ def targets(results: dict[str, Any]) -> list[Target]:
     return out
 
 
+def _recipe_words(machine: dict[str, Any]) -> str:
+    """`, int8 recipe 4-w7 (7-bit weights, for int8 kernel avx2)`; nothing for runs from
+    before the recipe depended on the CPU."""
+    int8 = machine.get("int8_recipe")
+    if not int8:
+        return ""
+    return (
+        f", int8 recipe {int8['recipe']} ({int8['weight_bits']}-bit weights, for int8 kernel "
+        f"{int8['kernel']})"
+    )
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     """The report: machine, one table per model, the targets. Deterministic for given results."""
     cfg, machine = results["config"], results["machine"]
     peaks = results["peaks"]["gops"]
     lines = [
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']:.0f} GiB; "
+        f"Machine: {machine['cpu']}{_recipe_words(machine)}, {machine['cores']} cores, "
+        f"{machine['memory_gib']:.0f} GiB; "
         f"{machine['python']}, torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, "
         f"transformers {machine['transformers']}; commit {machine['commit']}, {machine['date']}.",
         "",

@@ -321,9 +321,10 @@ def build(th: Thresholds) -> model.Dashboard:
         p.table(
             "Model info",
             Doc(
-                "The model each instance serves: name, revision and backend "
-                "(sentiment_model_info).",
-                "Not the model you deployed, or instances disagreeing.",
+                "The model each instance serves: name, revision, backend, and for int8 the "
+                "recipe and the CPU's int8 kernel it was chosen for (sentiment_model_info).",
+                "Not the model you deployed, or instances disagreeing. Instances on CPUs "
+                "with and without VNNI run different int8 recipes (4 and 4-w7) by design.",
             ),
             "none",
             [Q('sentiment_model_info{job="$job"}', instant=True, table=True)],

@@ -106,6 +106,11 @@ async def _start(service: SentimentService, model: SentimentModel | None) -> Non
             "revision": info.revision,
             "backend": info.backend,
             "labels": list(info.labels),
+            **(
+                {"int8_recipe": info.int8.recipe, "int8_kernel": info.int8.kernel}
+                if info.int8
+                else {}
+            ),
         },
     )
 

@@ -34,10 +34,11 @@ class Settings(BaseSettings):
     (PyTorch)."""
 
     onnx_precision: Literal["int8", "fp32"] = "int8"
-    """ONNX weights: `int8` (dynamic quantization, per-channel) or `fp32`."""
+    """ONNX weights: `int8` (8-bit weights on CPUs with VNNI, 7-bit on others; `GET /info`
+    says which) or `fp32`."""
 
     cache_dir: Path = Path("~/.cache/sentimon")
-    """Where ONNX exports are cached, per model and revision."""
+    """Where ONNX exports are cached, per model, revision and int8 recipe."""
 
     num_threads: int = Field(default=0, ge=0, le=256)
     """Threads for inference; 0 uses every core."""

@@ -76,6 +76,16 @@ class ReadyOut(BaseModel):
     reason: str | None = None
 
 
+class Int8Out(BaseModel):
+    """The int8 recipe serving, chosen at start for this CPU's int8 kernel."""
+
+    recipe: str = Field(description="`4` (8-bit weights) or `4-w7` (7-bit weights).")
+    weight_bits: int
+    cpu_class: str = Field(description="`vnni` or `no-vnni`: the CPU class it was chosen for.")
+    kernel: str = Field(description="ONNX Runtime's int8 kernel here: `avx512-vnni`, `avx2`...")
+    description: str
+
+
 class InfoOut(BaseModel):
     service: str
     version: str
@@ -85,4 +95,5 @@ class InfoOut(BaseModel):
     backend: str
     labels: list[str]
     max_tokens: int
+    int8: Int8Out | None = Field(description="Set when the backend is ONNX int8.")
     limits: dict[str, int | float]

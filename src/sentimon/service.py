@@ -61,7 +61,7 @@ class SentimentService:
             workers=s.inference_workers,
         )
         self.batcher.start()
-        self.metrics.init_model_series(info.labels, info.name, info.revision, info.backend)
+        self.metrics.init_model_series(info)
 
     async def warm_up(self) -> None:
         """One real inference; only after it passes is the service ready."""

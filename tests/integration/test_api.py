@@ -108,7 +108,14 @@ def test_prediction_metrics_count_each_text(
     assert registry.get_sample_value("sentiment_model_loaded") == 1
     assert (
         registry.get_sample_value(
-            "sentiment_model_info", {"model": "fake-model", "revision": "test-1", "backend": "fake"}
+            "sentiment_model_info",
+            {
+                "model": "fake-model",
+                "revision": "test-1",
+                "backend": "fake",
+                "int8_recipe": "none",
+                "int8_kernel": "none",
+            },
         )
         == 1
     )
@@ -156,6 +163,7 @@ def test_health_ready_and_info(client: TestClient) -> None:
         "backend": "fake",
         "labels": ["negative", "neutral", "positive"],
         "max_tokens": 128,
+        "int8": None,
         "limits": {
             "max_text_chars": 280,
             "max_batch_items": 8,

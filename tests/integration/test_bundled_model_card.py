@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from sentimon.config import BUNDLED_MODEL_DIR, Settings
-from sentimon.model.build.pipeline import evaluate, ids_digest, load_splits
+from sentimon.model.build.fidelity import evaluate
+from sentimon.model.build.pipeline import ids_digest, load_splits
 from sentimon.model.loader import load_model
 from sentimon.model.transformers_backend import TransformersModel
 from tests.integration.conftest import CACHE_DIR

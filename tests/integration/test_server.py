@@ -127,6 +127,34 @@ def test_metrics_pass_promtool_lint(server: Server) -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
+def test_the_int8_recipe_for_this_cpu_is_reported_everywhere(server: Server) -> None:
+    from sentimon.model.cpu import detect_int8
+    from sentimon.model.int8 import recipe_for
+
+    cpu = detect_int8()
+    recipe = recipe_for(cpu)
+    assert httpx.get(f"{server.url}/info").json()["int8"] == {
+        "recipe": recipe.id,
+        "weight_bits": recipe.weight_bits,
+        "cpu_class": cpu.cpu_class,
+        "kernel": cpu.kernel,
+        "description": recipe.description,
+    }
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert (
+        f'sentiment_model_info{{backend="onnx-int8",int8_kernel="{cpu.kernel}",'
+        f'int8_recipe="{recipe.id}",model="sentimon-minilm-vader",revision="v1-2f5e9f7192f5"}} 1.0'
+    ) in metrics
+    lines = [json.loads(line) for line in server.log_file.read_text().splitlines()]
+    [chosen] = [line for line in lines if line.get("event") == "int8_recipe"]
+    assert chosen["message"] == (
+        f"int8 recipe {recipe.id} ({recipe.weight_bits}-bit weights) for this CPU: {cpu.explain()}"
+    )
+    assert (chosen["int8_recipe"], chosen["int8_kernel"]) == (recipe.id, cpu.kernel)
+    [ready] = [line for line in lines if line.get("event") == "ready"]
+    assert (ready["int8_recipe"], ready["int8_kernel"]) == (recipe.id, cpu.kernel)
+
+
 def test_logs_are_json_lines_with_request_ids_in_stdout_and_file(server: Server) -> None:
     httpx.post(f"{server.url}/predict", json={"text": "log me"}, headers={"X-Request-ID": "log-1"})
     time.sleep(0.2)

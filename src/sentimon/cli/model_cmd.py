@@ -67,14 +67,15 @@ def int8(
         Path, typer.Option(help="Where the pinned packages are downloaded and unpacked.")
     ] = Path(".cache/build"),
 ) -> None:
-    """Re-measure the int8 backend on the held-out tweets and rewrite the card's int8 section."""
+    """Re-measure the int8 backend on the held-out tweets, on this CPU, and rewrite its CPU
+    class's figures in the card (the other class's figures stay)."""
     from sentimon.model.build.pipeline import refresh_int8
 
-    result = refresh_int8(model_dir, cache_dir)
+    cpu_class, result = refresh_int8(model_dir, cache_dir)
     served = result["served"]
     Console().print(
-        f"recipe {result['recipe_version']}: same label as fp32 "
-        f"{result['same_label_as_fp32']:.1%} (served: {served['same_label_mean']:.1%} on "
-        f"average, {served['same_label_min']:.1%} at worst), accuracy "
-        f"{result['test']['accuracy']:.3f}"
+        f"recipe {result['recipe_version']} for {cpu_class} CPUs, on {result['measured_on']}: "
+        f"same label as fp32 {result['same_label_as_fp32']:.1%} (served: "
+        f"{served['same_label_mean']:.1%} on average, {served['same_label_min']:.1%} at "
+        f"worst), accuracy {result['test']['accuracy']:.3f}"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -10,9 +9,14 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from sentimon.model.base import ModelInfo
+
 # The API's endpoints, the only values of the `endpoint` label ("other": any other path).
 ENDPOINTS = ("/analyze-sentiment/", "/predict", "/predict/batch")
 OTHER_ENDPOINT = "other"
+
+# `int8_recipe` and `int8_kernel` of `sentiment_model_info` when the backend is not int8.
+NOT_INT8 = "none"
 
 # Closed set of `error_type` values (see errors.py and api/errors.py).
 ERROR_TYPES = (
@@ -67,16 +71,20 @@ class Metrics:
     errors: Counter
     http_inprogress: Gauge
 
-    def init_model_series(
-        self, labels: Iterable[str], model: str, revision: str, backend: str
-    ) -> None:
+    def init_model_series(self, info: ModelInfo) -> None:
         """Create every child that depends on the model, so series exist before traffic."""
-        for label in labels:
+        for label in info.labels:
             self.confidence.labels(sentiment=label)
             for endpoint in ENDPOINTS:
                 self.predictions.labels(sentiment=label, endpoint=endpoint)
         self.model_info.clear()
-        self.model_info.labels(model=model, revision=revision, backend=backend).set(1)
+        self.model_info.labels(
+            model=info.name,
+            revision=info.revision,
+            backend=info.backend,
+            int8_recipe=info.int8.recipe if info.int8 else NOT_INT8,
+            int8_kernel=info.int8.kernel if info.int8 else NOT_INT8,
+        ).set(1)
 
 
 def build_metrics(
@@ -164,8 +172,9 @@ def build_metrics(
         ),
         model_info=Gauge(
             "sentiment_model_info",
-            "The model being served (value is always 1).",
-            ["model", "revision", "backend"],
+            "The model being served (value is always 1); for int8, the recipe and the CPU's "
+            "int8 kernel it was chosen for.",
+            ["model", "revision", "backend", "int8_recipe", "int8_kernel"],
             registry=registry,
         ),
         errors=Counter(

@@ -19,6 +19,20 @@ class Prediction:
 
 
 @dataclass(frozen=True, slots=True)
+class Int8Info:
+    """Which int8 recipe serves and why: the CPU's int8 kernel decides (`sentimon.model.cpu`)."""
+
+    recipe: str
+    """`4` (8-bit weights) or `4-w7` (7-bit weights)."""
+    weight_bits: int
+    cpu_class: str
+    """`vnni` or `no-vnni`: the CPU class the recipe was chosen for."""
+    kernel: str
+    """ONNX Runtime's int8 kernel on this CPU: `avx512-vnni`, `avx2`, ..."""
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     """What is being served; shown by `GET /info` and the `sentiment_model_info` metric."""
 
@@ -28,6 +42,8 @@ class ModelInfo:
     labels: tuple[str, ...]
     max_tokens: int
     source: str
+    int8: Int8Info | None = None
+    """Set when the ONNX backend serves int8."""
 
 
 class SentimentModel(Protocol):

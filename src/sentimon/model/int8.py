@@ -7,10 +7,15 @@ under the server's own batching, all-dynamic int8 gave the fp32 label for 98.1% 
 held-out tweets on average and as few as 97.6%. Recipe 4 quantizes those projections' inputs
 per token instead (each row its own scale, so independent of the batch) and multiplies them
 by int8 weights per output channel in ONNX Runtime's int8 GEMM; every other MatMul stays
-dynamic int8 with per-channel weights. That keeps recipe 3's fidelity (which ran the same
-projections through MatMulNBits, 8-bit blocks of 128) at the speed of all-dynamic int8:
-MatMulNBits ran at half the speed of the int8 GEMM here. `RECIPE_TRADE_OFF` holds what was
-measured.
+dynamic int8 with per-channel weights.
+
+Every int8 product here is uint8 activations times int8 weights, and on CPUs without VNNI
+ONNX Runtime's kernel adds pairs of those products in saturating 16-bit lanes
+(`sentimon.model.cpu`): with 8-bit weights it clips, silently. There the recipe keeps its
+structure but stores weights in 7 bits (at most 64 in magnitude), which no pair overflows,
+at the same speed. The recipe is chosen for the CPU at load time and is part of the ONNX
+cache key, so a graph quantized for a VNNI CPU is never served on one without.
+`sentimon.model.build.int8_trade_off` holds what each option measured.
 """
 
 from __future__ import annotations
@@ -24,65 +29,56 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sentimon.model.cpu import CpuInt8
+
 RECIPE_VERSION = "4"
-RECIPE = (
-    "FFN down projections: int8 activations scaled per token, int8 weights per channel; "
-    "every other MatMul: dynamic int8 with per-channel weights; embeddings stay fp32"
+_STRUCTURE = (
+    "FFN down projections: int8 activations scaled per token, {w} weights per channel; "
+    "every other MatMul: dynamic int8 with per-channel {w} weights; embeddings stay fp32"
 )
 
 
 @dataclass(frozen=True, slots=True)
-class RecipeResult:
-    recipe: str
-    same_label_as_fp32: float
-    """On the bundled model's 840 held-out tweets, in batches of 64 in their stored order."""
-    accuracy_change: float | None
-    served_same_label: float | None
-    """The same tweets batched as the server does (20 random arrival orders, batches of 8 to
-    32 texts sorted and cut by length): the mean share with the fp32 label."""
-    served_accuracy_change: float | None
-    relative_speed: float | None
-    """Texts/s against all-MatMuls int8, RoBERTa-base-shaped model, batch 32 x 32 tokens."""
+class Int8Recipe:
+    id: str
+    """`4` (8-bit weights) or `4-w7` (7-bit weights); with `cpu_class`, the cache key."""
+    cpu_class: str
+    """The CPU class it is chosen for (`sentimon.model.cpu.CpuInt8.cpu_class`)."""
+    weight_max: int
+    """Largest weight integer: 127 (8 bits), or 64 (7 bits: 255 x 64 x 2 < 2^15)."""
+    description: str
+
+    @property
+    def weight_bits(self) -> int:
+        return 8 if self.weight_max == 127 else 7
+
+    @property
+    def cache_key(self) -> str:
+        return f"int8-{self.id}-{self.cpu_class}"
 
 
-RECIPE_TRADE_OFF = (
-    RecipeResult("all MatMuls dynamic int8, per channel", 0.9845, -0.0036, 0.9812, -0.0070, 1.0),
-    RecipeResult(
-        "FFN down projections per-token int8, the rest dynamic (the recipe used)",
-        0.9893,
-        0.0,
-        0.9870,
-        -0.0013,
-        1.06,
+RECIPES = {
+    "vnni": Int8Recipe("4", "vnni", 127, _STRUCTURE.format(w="int8")),
+    "no-vnni": Int8Recipe(
+        "4-w7", "no-vnni", 64, _STRUCTURE.format(w="7-bit (at most 64 in magnitude)")
     ),
-    RecipeResult(
-        "recipe 3: FFN down projections MatMulNBits, the rest dynamic",
-        0.9893,
-        0.0012,
-        0.9896,
-        -0.0025,
-        0.86,
-    ),
-    RecipeResult("recipe 2: attention output in fp32", 0.9857, -0.0024, 0.9802, -0.0061, 0.85),
-    RecipeResult("attention and FFN outputs in fp32", 0.9893, 0.0048, 0.9905, -0.0024, 0.51),
-    RecipeResult(
-        "all MatMuls MatMulNBits (batch-independent)", 0.9952, -0.0024, 0.9952, -0.0024, 0.56
-    ),
-    RecipeResult("per-tensor, embeddings quantized too", 0.946, None, None, None, None),
-    # Calibrated static quantization (batch-independent) on 256 training tweets, MinMax,
-    # per channel, attention output in fp32: worse labels and slower than dynamic here.
-    RecipeResult("static, calibrated (QOperator)", 0.938, -0.0048, None, None, 0.79),
-    RecipeResult("fp32 (no quantization)", 1.0, 0.0, 1.0, 0.0, 0.33),
-)
+}
 
 
-def quantize_int8(fp32: Path, int8: Path) -> None:
-    """Write `int8` from the exported `fp32` graph by `RECIPE` (atomically)."""
+def recipe_for(cpu: CpuInt8) -> Int8Recipe:
+    """8-bit weights where the int8 kernel sums products in 32 bits, else 7-bit weights."""
+    return RECIPES[cpu.cpu_class]
+
+
+def quantize_int8(fp32: Path, int8: Path, recipe: Int8Recipe) -> None:
+    """Write `int8` from the exported `fp32` graph by `recipe` (atomically)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    if recipe.weight_max not in _DYNAMIC_RANGES:
+        raise ValueError(f"weight_max must be 127 or 64, not {recipe.weight_max}")
     model = onnx.load(str(fp32))
-    quantize_per_token(model, down_projections(model))
+    quantize_per_token(model, down_projections(model), recipe.weight_max)
     with tempfile.TemporaryDirectory(dir=int8.parent) as tmp:
         half = Path(tmp) / "per_token.onnx"
         onnx.save(model, str(half))
@@ -94,12 +90,17 @@ def quantize_int8(fp32: Path, int8: Path) -> None:
                 str(half),
                 str(staging),
                 per_channel=True,
+                reduce_range=_DYNAMIC_RANGES[recipe.weight_max],
                 weight_type=QuantType.QInt8,
                 op_types_to_quantize=["MatMul"],
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
         os.replace(staging, int8)
 
+
+# weight_max -> quantize_dynamic's reduce_range: its reduced range is symmetric int8 in
+# [-64, 64], the full one [-127, 127].
+_DYNAMIC_RANGES = {127: False, 64: True}
 
 _ADVICE = ("Please consider to run pre-processing", "Please check if the model is already")
 
@@ -134,12 +135,14 @@ def down_projections(model: Any) -> set[str]:
     return found
 
 
-def quantize_per_token(model: Any, names: Set[str]) -> None:
+def quantize_per_token(model: Any, names: Set[str], weight_max: int = 127) -> None:
     """Replace each MatMul in `names` (input [..., K] by a constant weight [K, N]) in place by
     int8 arithmetic with one activation scale per row, so no row depends on another:
 
         x = input as [M, K];  s = max(|x|, per row) / 127;  q = round(x / s) + 128 (uint8)
-        y = (q - 128) @ w8 * w_scale * s,  w8 = round(w / w_scale), w_scale per column
+        y = (q - 128) @ w8 * w_scale * s
+        w8 = round(w / w_scale) in [-weight_max, weight_max], w_scale = max(|w|, per column)
+             / weight_max
 
     The quantize step is a per-axis QuantizeLinear and the product ONNX Runtime's
     MatMulIntegerToFloat (its u8 x s8 GEMM), so the whole is a handful of kernels."""
@@ -167,9 +170,10 @@ def quantize_per_token(model: Any, names: Set[str]) -> None:
         x, weight_name = node.input
         w = numpy_helper.to_array(weights[weight_name]).astype(np.float32)
         k, n = w.shape
-        w_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / 127).astype(np.float32)
+        w_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / weight_max).astype(np.float32)
         p = f"{node.name}_per_token"
-        w8 = constant(f"{p}/w8", np.clip(np.round(w / w_scale), -127, 127).astype(np.int8))
+        w8 = np.clip(np.round(w / w_scale), -weight_max, weight_max).astype(np.int8)
+        w8_name = constant(f"{p}/w8", w8)
         w_scale_name = constant(f"{p}/w_scale", w_scale)
         rows = constant(f"{p}/rows", np.array([-1, k], np.int64))
         columns = constant(f"{p}/columns", np.array([n], np.int64))
@@ -186,7 +190,7 @@ def quantize_per_token(model: Any, names: Set[str]) -> None:
         q = add("QuantizeLinear", [x2, scale, zero_points], f"{p}/q", axis=0)
         y = add(
             "MatMulIntegerToFloat",
-            [q, w8, one, w_scale_name, zero_point],
+            [q, w8_name, one, w_scale_name, zero_point],
             f"{p}/y",
             domain="com.microsoft",
         )

@@ -5,12 +5,17 @@ holds the memory that takes (RoBERTa-base: the server peaks at 714 MB instead of
 The files are cached under `cache_dir/<name>-<revision>/`, so a restart reads only the
 tokenizer and config, not the PyTorch weights.
 
-The int8 copy follows `sentimon.model.int8.RECIPE`. Its dynamic part scales activations per
-call, so a text's probabilities can move slightly with the batch it lands in (fp32 does not).
+The int8 copy follows the recipe `sentimon.model.int8.recipe_for` picks for this CPU (8-bit
+weights where int8 products are summed in 32 bits, 7-bit weights where a 16-bit pair sum
+would clip them); the recipe and the CPU class it was chosen for name the cached file, so a
+cache built on one class of CPU is never served on another. The dynamic part scales
+activations per call, so a text's probabilities can move slightly with the batch it lands in
+(fp32 does not).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -24,10 +29,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from sentimon.model.base import ModelInfo
+from sentimon.model.base import Int8Info, ModelInfo
+from sentimon.model.cpu import CpuInt8, detect_int8
 from sentimon.model.encoding import EncodedClassifier, TextEncoder, softmax
 from sentimon.model.hf_files import read_model_files
-from sentimon.model.int8 import RECIPE_VERSION, quantize_int8
+from sentimon.model.int8 import Int8Recipe, quantize_int8, recipe_for
 
 if TYPE_CHECKING:
     from sentimon.model.transformers_backend import TransformersModel
@@ -36,15 +42,19 @@ log = logging.getLogger(__name__)
 
 Precision = Literal["int8", "fp32"]
 
+# Bumped when the fp32 export changes (4: eager attention); int8 files carry their recipe.
+EXPORT_VERSION = "4"
+
 
 def cache_folder(cache_dir: Path, info: ModelInfo) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{info.name}-{info.revision}")
-    return cache_dir / f"{safe}-onnx{RECIPE_VERSION}"
+    return cache_dir / f"{safe}-onnx{EXPORT_VERSION}"
 
 
-def model_file(folder: Path, precision: Precision) -> Path:
-    """The graph served at `precision` inside a cache folder."""
-    return folder / ("model.int8.onnx" if precision == "int8" else "model.onnx")
+def model_file(folder: Path, recipe: Int8Recipe | None) -> Path:
+    """The graph inside a cache folder: fp32 (`recipe` None) or int8 by `recipe`, e.g.
+    `model.int8-4-w7-no-vnni.onnx`."""
+    return folder / (f"model.{recipe.cache_key}.onnx" if recipe else "model.onnx")
 
 
 def export_onnx(model: TransformersModel, path: Path) -> None:
@@ -82,10 +92,10 @@ def _export(torch: Any, model: TransformersModel, inputs: tuple[Any, ...], path:
 
 
 def prepare(
-    path_or_id: str, revision: str | None, max_tokens: int, precision: Precision, folder: Path
+    path_or_id: str, revision: str | None, max_tokens: int, recipe: Int8Recipe | None, folder: Path
 ) -> None:
-    """Write what `folder` lacks: the fp32 export and, for int8, its quantized copy."""
-    fp32 = model_file(folder, "fp32")
+    """Write what `folder` lacks: the fp32 export and, with a recipe, its int8 copy."""
+    fp32 = model_file(folder, None)
     if not fp32.exists():
         from sentimon.model.transformers_backend import TransformersModel
 
@@ -95,26 +105,25 @@ def prepare(
             path_or_id, revision=revision, max_tokens=max_tokens, attn_implementation="eager"
         )
         export_onnx(source, fp32)
-    int8 = model_file(folder, "int8")
-    if precision == "int8" and not int8.exists():
-        quantize_int8(fp32, int8)
+    if recipe is not None and not model_file(folder, recipe).exists():
+        quantize_int8(fp32, model_file(folder, recipe), recipe)
 
 
 def _prepare_in_child(
-    path_or_id: str, revision: str | None, max_tokens: int, precision: Precision, folder: Path
+    path_or_id: str, revision: str | None, max_tokens: int, recipe: Int8Recipe | None, folder: Path
 ) -> None:
     """`prepare` in a child process: loading the PyTorch weights, exporting and quantizing
     peak at several times the model's size (RoBERTa-base: 2.1 GB to quantize), and memory a
     Python process has used is rarely given back, so the server itself never does it."""
     log.info(
         "preparing the ONNX model (export%s) in a child process",
-        " and int8 quantization" if precision == "int8" else "",
+        f" and int8 recipe {recipe.id} quantization" if recipe else "",
         extra={"event": "onnx_prepare", "path": str(folder)},
     )
     started = time.perf_counter()
     child = multiprocessing.get_context("spawn").Process(
         target=prepare,
-        args=(path_or_id, revision, max_tokens, precision, folder),
+        args=(path_or_id, revision, max_tokens, recipe, folder),
         name="sentimon-onnx-prepare",
     )
     child.start()
@@ -149,16 +158,39 @@ class OnnxModel(EncodedClassifier):
         precision: Precision = "int8",
         cache_dir: Path,
         threads: int = 0,
+        cpu: CpuInt8 | None = None,
     ) -> OnnxModel:
+        """`cpu` (tests): the int8 kernel to choose the recipe for, else this machine's."""
         import onnxruntime as ort
 
         files = read_model_files(
             path_or_id, backend=f"onnx-{precision}", revision=revision, max_tokens=max_tokens
         )
-        folder = cache_folder(cache_dir, files.info)
-        path = model_file(folder, precision)
+        info = files.info
+        recipe = None
+        if precision == "int8":
+            cpu = cpu or detect_int8()
+            recipe = recipe_for(cpu)
+            int8 = Int8Info(
+                recipe.id, recipe.weight_bits, recipe.cpu_class, cpu.kernel, recipe.description
+            )
+            info = dataclasses.replace(info, int8=int8)
+            log.info(
+                "int8 recipe %s (%d-bit weights) for this CPU: %s",
+                recipe.id,
+                recipe.weight_bits,
+                cpu.explain(),
+                extra={
+                    "event": "int8_recipe",
+                    "int8_recipe": recipe.id,
+                    "cpu_class": cpu.cpu_class,
+                    "int8_kernel": cpu.kernel,
+                },
+            )
+        folder = cache_folder(cache_dir, info)
+        path = model_file(folder, recipe)
         if not path.exists():
-            _prepare_in_child(path_or_id, revision, max_tokens, precision, folder)
+            _prepare_in_child(path_or_id, revision, max_tokens, recipe, folder)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -167,7 +199,7 @@ class OnnxModel(EncodedClassifier):
         # and RoBERTa-base), and at 15 req/s it used 0.72 cores instead of 0.11.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        return cls(session, files.encoder, files.info)
+        return cls(session, files.encoder, info)
 
     @property
     def info(self) -> ModelInfo:

@@ -125,6 +125,21 @@ def test_markdown_has_one_row_per_server_with_medians() -> None:
     assert markdown.startswith("Machine: Test CPU, 2 cores, 24 GiB;")
 
 
+def test_machine_line_names_the_int8_recipe_in_use() -> None:
+    run = results([170.0])
+    run["machine"]["cpu"] = "AMD EPYC (family 25, model 1, AVX2, no VNNI)"
+    run["machine"]["int8_recipe"] = {
+        "recipe": "4-w7",
+        "weight_bits": 7,
+        "cpu_class": "no-vnni",
+        "kernel": "avx2",
+    }
+    assert render_markdown(run).startswith(
+        "Machine: AMD EPYC (family 25, model 1, AVX2, no VNNI), int8 recipe 4-w7 (7-bit "
+        "weights, for int8 kernel avx2), 2 cores, 24 GiB;"
+    )
+
+
 def test_legend_names_every_server_once_and_the_peers_left_out() -> None:
     markdown = render_markdown(results([170.0, 160.0, 180.0]))
     legend = [line for line in markdown.splitlines() if line.startswith("- `")]

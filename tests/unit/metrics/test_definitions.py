@@ -8,6 +8,7 @@ from sentimon.metrics.definitions import (
     build_metrics,
     endpoint_label,
 )
+from sentimon.model.base import Int8Info, ModelInfo
 
 
 def test_latency_buckets_have_the_slo_boundaries() -> None:
@@ -36,9 +37,14 @@ def test_error_and_latency_series_exist_before_any_request(registry: CollectorRe
     assert registry.get_sample_value("sentiment_model_loaded") == 0.0
 
 
+def info(labels: tuple[str, ...], revision: str, int8: Int8Info | None = None) -> ModelInfo:
+    backend = "onnx-int8" if int8 else "transformers"
+    return ModelInfo("emo", revision, backend, labels, 128, "tests", int8)
+
+
 def test_model_series_are_created_for_the_models_own_labels(registry: CollectorRegistry) -> None:
     m = build_metrics(registry, process_collectors=False)
-    m.init_model_series(("joy", "anger"), "emo", "r1", "transformers")
+    m.init_model_series(info(("joy", "anger"), "r1"))
     for endpoint in ENDPOINTS:
         for label in ("joy", "anger"):
             assert (
@@ -51,19 +57,31 @@ def test_model_series_are_created_for_the_models_own_labels(registry: CollectorR
         registry.get_sample_value("sentiment_prediction_confidence_count", {"sentiment": "joy"})
         == 0.0
     )
-    assert (
-        registry.get_sample_value(
-            "sentiment_model_info", {"model": "emo", "revision": "r1", "backend": "transformers"}
-        )
-        == 1.0
-    )
-    m.init_model_series(("joy",), "emo", "r2", "transformers")
-    assert (
-        registry.get_sample_value(
-            "sentiment_model_info", {"model": "emo", "revision": "r1", "backend": "transformers"}
-        )
-        is None
-    )
+    r1 = {
+        "model": "emo",
+        "revision": "r1",
+        "backend": "transformers",
+        "int8_recipe": "none",
+        "int8_kernel": "none",
+    }
+    assert registry.get_sample_value("sentiment_model_info", r1) == 1.0
+    m.init_model_series(info(("joy",), "r2"))
+    assert registry.get_sample_value("sentiment_model_info", r1) is None
+
+
+def test_model_info_names_the_int8_recipe_and_the_kernel_it_was_chosen_for(
+    registry: CollectorRegistry,
+) -> None:
+    m = build_metrics(registry, process_collectors=False)
+    m.init_model_series(info(("joy",), "r1", Int8Info("4-w7", 7, "no-vnni", "avx2", "recipe")))
+    labels = {
+        "model": "emo",
+        "revision": "r1",
+        "backend": "onnx-int8",
+        "int8_recipe": "4-w7",
+        "int8_kernel": "avx2",
+    }
+    assert registry.get_sample_value("sentiment_model_info", labels) == 1.0
 
 
 def test_process_collectors_are_registered_on_request() -> None:

@@ -1,4 +1,4 @@
-"""The committed model card states the int8 recipe the backend really uses."""
+"""The committed model card states the int8 recipes the backend really uses, per CPU class."""
 
 from __future__ import annotations
 
@@ -7,14 +7,21 @@ from dataclasses import asdict
 
 from sentimon.config import BUNDLED_MODEL_DIR
 from sentimon.model.build.card import render_card
-from sentimon.model.int8 import RECIPE, RECIPE_TRADE_OFF, RECIPE_VERSION
+from sentimon.model.build.int8_trade_off import TRADE_OFFS
+from sentimon.model.int8 import RECIPES
 
 
-def test_card_names_the_current_int8_recipe_and_its_trade_off() -> None:
-    meta = json.loads((BUNDLED_MODEL_DIR / "sentimon.json").read_text())
-    assert meta["int8"]["recipe_version"] == RECIPE_VERSION
-    assert meta["int8"]["recipe"] == RECIPE
-    assert meta["int8"]["trade_off"] == [asdict(row) for row in RECIPE_TRADE_OFF]
+def test_card_names_each_cpu_class_recipe_and_its_trade_off() -> None:
+    int8 = json.loads((BUNDLED_MODEL_DIR / "sentimon.json").read_text())["int8"]
+    assert int8["by_cpu_class"], "no int8 figures"
+    for cpu_class, figures in int8["by_cpu_class"].items():
+        recipe = RECIPES[cpu_class]
+        assert figures["recipe_version"] == recipe.id
+        assert figures["weight_bits"] == recipe.weight_bits
+        assert figures["recipe"] == recipe.description
+        assert figures["measured_on"]
+    expected = {name: asdict(t) for name, t in TRADE_OFFS.items()}
+    assert int8["trade_off"] == json.loads(json.dumps(expected))
 
 
 def test_committed_card_is_rendered_from_its_metadata() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from sentimon import __version__
 from sentimon.api.deps import get_service
-from sentimon.schemas import HealthOut, InfoOut, ReadyOut
+from sentimon.schemas import HealthOut, InfoOut, Int8Out, ReadyOut
 from sentimon.service import SentimentService
 
 router = APIRouter(tags=["health"])
@@ -46,6 +48,7 @@ async def info(service: SentimentService = Depends(get_service)) -> InfoOut:
         backend=model.backend,
         labels=list(model.labels),
         max_tokens=model.max_tokens,
+        int8=Int8Out(**dataclasses.asdict(model.int8)) if model.int8 else None,
         limits={
             "max_text_chars": s.max_text_chars,
             "max_batch_items": s.max_batch_items,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import shutil
 import tempfile
 import time
@@ -16,17 +15,13 @@ from typing import Any
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from sentimon.batching.batcher import BatchLimits, plan_calls
-from sentimon.model.base import Prediction, SentimentModel, to_prediction
 from sentimon.model.build import sources
 from sentimon.model.build.card import write_card
 from sentimon.model.build.dataset import LABEL_RULE, Example, Split, label_counts, split_domains
-from sentimon.model.build.evaluate import Scores, score
+from sentimon.model.build.fidelity import evaluate, evaluate_int8, int8_section
 from sentimon.model.build.profile import reference_profile
 from sentimon.model.build.train import Progress, TrainConfig, fine_tune, seed_everything
-from sentimon.model.int8 import RECIPE, RECIPE_TRADE_OFF, RECIPE_VERSION
 from sentimon.model.labels import SENTIMENT_LABELS
-from sentimon.model.onnx_backend import OnnxModel
 from sentimon.model.transformers_backend import TransformersModel
 
 MODEL_NAME = "sentimon-minilm-vader"
@@ -78,90 +73,10 @@ def ids_digest(examples: Sequence[Example]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def evaluate(
-    model: SentimentModel, examples: Sequence[Example], batch_size: int = 64
-) -> tuple[Scores, list[Any]]:
-    """Score the served model (the same code path as the API) on `examples`."""
-    predictions = []
-    for start in range(0, len(examples), batch_size):
-        predictions.extend(model.predict([e.text for e in examples[start : start + batch_size]]))
-    labels = model.info.labels
-    predicted = [labels.index(p.label) for p in predictions]
-    truth = [labels.index(SENTIMENT_LABELS[e.label]) for e in examples]
-    return score(labels, truth, predicted), predictions
-
-
-def evaluate_served(
-    model: SentimentModel,
-    examples: Sequence[Example],
-    fp32_predictions: Sequence[Prediction],
-    orders: int = 20,
-    seed: int = 1,
-) -> dict[str, Any]:
-    """Agreement with fp32 and accuracy change when `examples` reach the model as the server
-    batches them: each of `orders` random arrival orders is cut into batches of 8, 16 or 32
-    texts, and each batch into model calls by the batcher's own `plan_calls`."""
-    rng = random.Random(seed)
-    limits = BatchLimits()
-    n = len(examples)
-    labels = model.info.labels
-    truth = [SENTIMENT_LABELS[e.label] for e in examples]
-    fp32_correct = sum(p.label == t for p, t in zip(fp32_predictions, truth, strict=True))
-    ids = model.tokenize([e.text for e in examples])
-    same: list[float] = []
-    change: list[float] = []
-    for _ in range(orders):
-        order = list(range(n))
-        rng.shuffle(order)
-        size = rng.choice((8, 16, 32))
-        predicted: dict[int, str] = {}
-        for start in range(0, len(order), size):
-            batch = order[start : start + size]
-            lengths = [len(ids[i]) for i in batch]
-            for call in plan_calls(lengths, limits):
-                rows = [batch[i] for i in call]
-                for i, probs in zip(rows, model.infer([ids[i] for i in rows]), strict=True):
-                    predicted[i] = to_prediction(labels, probs, len(ids[i])).label
-        same.append(sum(predicted[i] == p.label for i, p in enumerate(fp32_predictions)) / n)
-        correct = sum(predicted[i] == t for i, t in enumerate(truth))
-        change.append((correct - fp32_correct) / n)
-    return {
-        "orders": orders,
-        "same_label_mean": sum(same) / orders,
-        "same_label_min": min(same),
-        "accuracy_change_mean": sum(change) / orders,
-        "accuracy_change_worst": min(change),
-    }
-
-
-def evaluate_int8(
-    model_dir: Path,
-    examples: Sequence[Example],
-    fp32_predictions: Sequence[Prediction],
-    max_tokens: int,
-) -> dict[str, Any]:
-    """The default ONNX int8 backend's scores and its agreement with fp32, for the card."""
-    with tempfile.TemporaryDirectory() as tmp:
-        model = OnnxModel.load(
-            str(model_dir), precision="int8", cache_dir=Path(tmp), max_tokens=max_tokens
-        )
-        scores, predictions = evaluate(model, examples)
-        served = evaluate_served(model, examples, fp32_predictions)
-    same = sum(a.label == b.label for a, b in zip(predictions, fp32_predictions, strict=True))
-    return {
-        "backend": model.info.backend,
-        "recipe_version": RECIPE_VERSION,
-        "recipe": RECIPE,
-        "trade_off": [asdict(row) for row in RECIPE_TRADE_OFF],
-        "test": scores.as_dict(),
-        "same_label_as_fp32": same / len(examples),
-        "served": served,
-    }
-
-
-def refresh_int8(model_dir: Path, cache_dir: Path) -> dict[str, Any]:
-    """Re-measure the int8 section of a built model's metadata and card (after a recipe
-    change), on the same held-out tweets; the weights and everything else stay as built."""
+def refresh_int8(model_dir: Path, cache_dir: Path) -> tuple[str, dict[str, Any]]:
+    """Re-measure the int8 figures of this CPU's class in a built model's metadata and card
+    (after a recipe change), on the same held-out tweets; the other classes' figures, the
+    weights and everything else stay as built. Returns (CPU class, its figures)."""
     meta_path = model_dir / "sentimon.json"
     meta = json.loads(meta_path.read_text())
     tweets = load_splits(cache_dir)[EVAL_DOMAIN].test
@@ -171,10 +86,13 @@ def refresh_int8(model_dir: Path, cache_dir: Path) -> dict[str, Any]:
     max_tokens = meta["training"]["max_tokens"]
     fp32 = TransformersModel.load(str(model_dir), max_tokens=max_tokens)
     _, fp32_predictions = evaluate(fp32, tweets)
-    meta["int8"] = evaluate_int8(model_dir, tweets, fp32_predictions, max_tokens)
+    cpu_class, figures = evaluate_int8(model_dir, tweets, fp32_predictions, max_tokens)
+    by_class = dict(meta.get("int8", {}).get("by_cpu_class", {}))
+    by_class[cpu_class] = figures
+    meta["int8"] = int8_section(by_class)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     write_card(model_dir / "README.md", meta)
-    return dict(meta["int8"])
+    return cpu_class, figures
 
 
 def build_model(
@@ -229,7 +147,7 @@ def build_model(
                 test_predictions = predictions
         val_scores, _ = evaluate(served, validation)
         log("evaluating the int8 ONNX export (the default backend)")
-        int8 = evaluate_int8(
+        cpu_class, int8 = evaluate_int8(
             staging, splits[EVAL_DOMAIN].test, test_predictions, config.train.max_tokens
         )
         profile = reference_profile(
@@ -260,7 +178,7 @@ def build_model(
                 },
                 "test_ids_sha256": {d: ids_digest(s.test) for d, s in splits.items()},
             },
-            "int8": int8,
+            "int8": int8_section({cpu_class: int8}),
             "metrics": {
                 "test": results,
                 "validation_tweets": val_scores.as_dict() if val_scores else None,
