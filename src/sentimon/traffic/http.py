@@ -54,18 +54,34 @@ class Connection:
     async def _exchange(
         self, method: str, path: str, body: bytes, content_type: str, headers: dict[str, str]
     ) -> Response:
-        if self._writer is None or self._writer.is_closing():
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        assert self._reader is not None
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         if body or method in ("POST", "PUT", "PATCH"):
             head += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
         head += [f"{name}: {value}" for name, value in headers.items()]
-        self._writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-        response = await _read_response(self._reader)
+        payload = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        reused = self._writer is not None and not self._writer.is_closing()
+        try:
+            response = await self._send(payload)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            # A server closes a keep-alive connection after it has been idle a while
+            # (uvicorn: 5 s); a request sent as it does so gets no answer at all. Nothing was
+            # read from it, so it is sent once more on a new connection. Anything else, or
+            # the same on a fresh connection, is an error.
+            answered = isinstance(exc, asyncio.IncompleteReadError) and exc.partial
+            if not reused or answered:
+                raise
+            await self.close()
+            response = await self._send(payload)
         if response.headers.get("connection", "").lower() == "close":
             await self.close()
         return response
+
+    async def _send(self, payload: bytes) -> Response:
+        if self._writer is None or self._writer.is_closing():
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        assert self._reader is not None
+        self._writer.write(payload)
+        return await _read_response(self._reader)
 
     async def close(self) -> None:
         writer, self._reader, self._writer = self._writer, None, None

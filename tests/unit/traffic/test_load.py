@@ -25,7 +25,8 @@ from sentimon.traffic.load import (
 @dataclass
 class Backend:
     """Answers `POST /echo` with its body, `GET /chunked` chunked, `GET /close` then closes,
-    `GET /slow` after 50 ms, anything else 404; counts connections and requests."""
+    `GET /idle-close` then closes without saying so, `GET /drop` not at all, `GET /slow` after
+    50 ms, anything else 404; counts connections and requests."""
 
     port: int = 0
     connections: int = 0
@@ -60,6 +61,14 @@ class Backend:
                             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                             b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
                         )
+                    elif path == "/drop":
+                        return  # closes without an answer
+                    elif path == "/idle-close":
+                        # Answered as keep-alive, then closed: a keep-alive timeout racing the
+                        # client's next request.
+                        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        await writer.drain()
+                        return
                     elif path == "/close":
                         writer.write(
                             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
@@ -118,6 +127,29 @@ async def test_connection_reopens_after_the_server_closes(backend: Backend) -> N
     assert (await connection.request("POST", "/echo", b"again")).body == b"again"
     await connection.close()
     assert backend.connections == 2
+
+
+async def test_a_keep_alive_connection_closed_while_idle_is_retried_once(
+    backend: Backend,
+) -> None:
+    connection = Connection("127.0.0.1", backend.port)
+    assert (await connection.request("GET", "/idle-close")).body == b"ok"
+    await asyncio.sleep(0.05)  # the server has closed it by now; the client does not know
+    assert (await connection.request("POST", "/echo", b"again")).body == b"again"
+    await connection.close()
+    assert backend.paths == ["/idle-close", "/echo"]
+    assert backend.connections == 2
+
+
+async def test_no_answer_on_a_fresh_or_retried_connection_is_an_error(backend: Backend) -> None:
+    connection = Connection("127.0.0.1", backend.port)
+    with pytest.raises(HttpError, match="^GET /drop: IncompleteReadError"):
+        await connection.request("GET", "/drop")
+    assert (await connection.request("POST", "/echo", b"x")).body == b"x"
+    with pytest.raises(HttpError, match="^GET /drop: IncompleteReadError"):
+        await connection.request("GET", "/drop")  # reused, retried once, then given up
+    await connection.close()
+    assert backend.paths == ["/drop", "/echo", "/drop", "/drop"]
 
 
 async def test_garbage_and_refused_connections_raise_http_error(backend: Backend) -> None:
