@@ -3,7 +3,7 @@
 # a virtualenv in .venv with sentimon installed. Usage: scripts/setup.sh [--dev]
 # The monitoring stack of `sentimon up` comes from Debian: prometheus (with promtool),
 # prometheus-alertmanager (with amtool) and prometheus-node-exporter.
-#   --dev  also the test tools: the Python dev extras.
+#   --dev  also the test tools: the Python dev extras and PostgreSQL (for the store tests).
 # Safe to re-run: it skips what is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,11 @@ command -v promtool >/dev/null || apt_packages+=(prometheus)
 command -v amtool >/dev/null || apt_packages+=(prometheus-alertmanager)
 command -v prometheus-node-exporter >/dev/null || command -v node_exporter >/dev/null \
   || apt_packages+=(prometheus-node-exporter)
+# The tests run the feedback store on a throwaway PostgreSQL server too.
+if [[ $dev -eq 1 ]] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
+  && ! command -v initdb >/dev/null; then
+  apt_packages+=(postgresql)
+fi
 if (( ${#apt_packages[@]} )); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     log "installing Debian packages: ${apt_packages[*]}"

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,16 +18,38 @@ from sentimon.app import create_app
 from sentimon.config import Settings
 from sentimon.logs.setup import configure_logging
 from tests.fakes import FakeModel
+from tests.postgres import PostgresServer, remove, start_postgres
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 # ONNX exports made by tests go to a throwaway folder, not the user's cache.
 _CACHE_DIR = tempfile.mkdtemp(prefix="sentimon-test-cache-")
 os.environ["SENTIMON_CACHE_DIR"] = _CACHE_DIR
+# And prediction logs to another, not the user's data folder.
+_DATA_DIR = tempfile.mkdtemp(prefix="sentimon-test-data-")
+os.environ["SENTIMON_DATA_DIR"] = _DATA_DIR
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
 def pytest_sessionfinish() -> None:
     shutil.rmtree(_CACHE_DIR, ignore_errors=True)
+    shutil.rmtree(_DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session (each test gets its own database)."""
+    server = start_postgres()
+    yield server
+    remove(server)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
 
 
 @pytest.fixture
@@ -35,8 +58,10 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(tmp_path: Path) -> Settings:
     return Settings(
+        data_dir=tmp_path / "data",
+        store_flush_ms=20,
         max_text_chars=280,
         max_batch_items=8,
         max_body_bytes=4096,

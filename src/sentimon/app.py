@@ -22,8 +22,10 @@ from sentimon.errors import ModelLoadError
 from sentimon.metrics.definitions import LATENCY_BUCKETS, build_metrics
 from sentimon.model.base import SentimentModel
 from sentimon.service import SentimentService
+from sentimon.store.store import PredictionStore
 
 log = logging.getLogger("sentimon.app")
+_STORE_START_WAIT_S = 5.0
 
 
 def create_app(
@@ -36,7 +38,8 @@ def create_app(
     # `_created` series double the payload and nothing here reads them.
     disable_created_metrics()  # type: ignore[no-untyped-call]
     metrics = build_metrics(registry)
-    service = SentimentService(settings=settings, metrics=metrics)
+    store = PredictionStore(settings, metrics.store) if settings.store else None
+    service = SentimentService(settings=settings, metrics=metrics, store=store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -75,6 +78,8 @@ def create_app(
 
 async def _start(service: SentimentService, model: SentimentModel | None) -> None:
     settings = service.settings
+    if service.store is not None:
+        service.store.start()  # connects and migrates in the background
     if model is None:
         log.info("loading model", extra={"event": "model_loading", "model": settings.model})
         try:
@@ -92,6 +97,10 @@ async def _start(service: SentimentService, model: SentimentModel | None) -> Non
             return
     service.start(model)
     await service.warm_up()
+    if service.store is not None:
+        # Usually connected and migrated by now; a database that is down delays readiness
+        # by this much at most, then the service runs without it (/readyz says so).
+        await asyncio.to_thread(service.store.health.wait_up, _STORE_START_WAIT_S)
     # The libraries loaded above leave millions of long-lived objects; a full garbage
     # collection walking them all stalled the event loop for up to 200 ms under load.
     # Freezing moves them out of the collector's reach (they live as long as the process).

@@ -98,6 +98,38 @@ class Settings(BaseSettings):
     log_input_text: bool = False
     """Write the raw input text to the logs (off: only its length is logged)."""
 
+    store: bool = True
+    """Keep a log of predictions and accept feedback on them (`POST /feedback`); off: neither."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the prediction log, e.g. `postgresql://user:pass@host/db` (needed with
+    more than one replica); unset: a SQLite file in `data_dir`."""
+
+    data_dir: Path = Path("~/.local/share/sentimon")
+    """Where the SQLite prediction log lives when `database_url` is unset."""
+
+    store_text: bool = False
+    """Store each input text with its prediction (off: only its SHA-256)."""
+
+    store_queue_size: int = Field(default=10_000, ge=1, le=10_000_000)
+    """Prediction rows waiting to be written; beyond it rows are dropped (and counted), never
+    the answer."""
+
+    store_batch_size: int = Field(default=256, ge=1, le=100_000)
+    """Most prediction rows inserted in one statement."""
+
+    store_flush_ms: float = Field(default=200.0, ge=1, le=60_000)
+    """How long a prediction row may wait in the queue before it is written."""
+
+    retention_days: float = Field(default=30.0, gt=0, le=36_500)
+    """Predictions (and their feedback) older than this are deleted; feedback on them gets 410."""
+
+    retention_max_rows: int = Field(default=5_000_000, ge=1)
+    """At most this many predictions are kept; the oldest beyond it are deleted."""
+
+    retention_interval_s: float = Field(default=300.0, ge=1, le=86_400)
+    """How often retention runs."""
+
     @field_validator("model")
     @classmethod
     def _model_not_blank(cls, value: str) -> str:

@@ -69,5 +69,34 @@ class InferenceFailed(ServiceError):
     error_type = "inference_failed"
 
 
+class UnknownPrediction(ServiceError):
+    status_code = 404
+    error_type = "unknown_request_id"
+
+
+class PredictionExpired(ServiceError):
+    status_code = 410
+    error_type = "prediction_expired"
+
+
+class FeedbackConflict(ServiceError):
+    status_code = 409
+    error_type = "feedback_conflict"
+
+
+class InvalidFeedback(InvalidInput):
+    error_type = "invalid_feedback"
+
+
+class StoreUnavailable(ServiceError):
+    status_code = 503
+    error_type = "store_unavailable"
+
+
+class StoreDisabled(ServiceError):
+    status_code = 503
+    error_type = "store_disabled"
+
+
 class ModelLoadError(RuntimeError):
     """The configured model could not be loaded; the message names the setting."""

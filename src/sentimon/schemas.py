@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 # Limits are enforced per request from Settings (see api/validation.py); these are the
 # schema-level shapes only.
@@ -40,6 +41,7 @@ class SentimentOut(BaseModel):
     sentiment: str = Field(description="The most likely label.")
     confidence: float = Field(description="Probability of that label.")
     probabilities: dict[str, float]
+    request_id: str = Field(description="Pass it to /feedback; also in the X-Request-ID header.")
 
 
 class PredictionOut(BaseModel):
@@ -54,11 +56,64 @@ class PredictOut(PredictionOut):
     model_revision: str
 
 
+class BatchItemOut(PredictionOut):
+    request_id: str = Field(
+        description="This text's id for /feedback: `<the request's id>:<position>`."
+    )
+
+
 class BatchOut(BaseModel):
-    request_id: str
+    request_id: str = Field(description="The request's id (X-Request-ID); logs carry it.")
     model: str
     model_revision: str
-    predictions: list[PredictionOut]
+    predictions: list[BatchItemOut]
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {"request_id": "8683401bd4c744bb983a5c61807ffd27", "label": "negative"},
+                {"request_id": "8683401bd4c744bb983a5c61807ffd27", "correct": True},
+            ]
+        },
+    )
+
+    request_id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=160)] = (
+        Field(description="The id a prediction came back with (a batch item's own id).")
+    )
+    label: Text | None = Field(default=None, description="The right label.")
+    correct: StrictBool | None = Field(
+        default=None, description="Whether the predicted label was right."
+    )
+    source: Annotated[str, StringConstraints(strict=True, max_length=100)] | None = Field(
+        default=None, description="Who or what says so (a user, a reviewer, a job): free text."
+    )
+
+
+class FeedbackOut(BaseModel):
+    request_id: str
+    predicted: str = Field(description="The label the model gave.")
+    label: str | None = Field(description="The right label; null when only `correct: false`.")
+    correct: bool
+    source: str | None
+    created_at: datetime = Field(description="When the (first) feedback was recorded.")
+    duplicate: bool = Field(description="True when this repeats feedback already recorded.")
+
+
+class StoredPredictionOut(PredictionOut):
+    model: str
+    model_revision: str
+    endpoint: str
+    tokens: int
+    created_at: datetime
+
+
+class FeedbackRecordOut(BaseModel):
+    request_id: str
+    prediction: StoredPredictionOut
+    feedback: FeedbackOut | None
 
 
 class ErrorOut(BaseModel):
@@ -74,6 +129,9 @@ class ReadyOut(BaseModel):
     status: str
     model: str | None = None
     reason: str | None = None
+    degraded: dict[str, str] | None = Field(
+        default=None, description="What works only in part (predictions are still served)."
+    )
 
 
 class Int8Out(BaseModel):

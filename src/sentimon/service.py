@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -10,19 +11,23 @@ from dataclasses import dataclass
 
 from sentimon.batching.batcher import BatchLimits, MicroBatcher
 from sentimon.config import Settings
-from sentimon.errors import ModelNotReady
+from sentimon.errors import InvalidFeedback, ModelNotReady, StoreDisabled
 from sentimon.metrics.definitions import Metrics
 from sentimon.model.base import ModelInfo, Prediction, SentimentModel
+from sentimon.store.feedback import FeedbackResult
+from sentimon.store.store import PredictionStore
 
 log = logging.getLogger("sentimon.predictions")
 
 
 @dataclass
 class SentimentService:
-    """Owns the model and its batcher once ready; records prediction metrics and logs."""
+    """Owns the model and its batcher once ready, and the prediction store; records prediction
+    metrics, logs and rows."""
 
     settings: Settings
     metrics: Metrics
+    store: PredictionStore | None = None
     model: SentimentModel | None = None
     batcher: MicroBatcher | None = None
     warmed_up: bool = False
@@ -80,8 +85,19 @@ class SentimentService:
         self.fail("shutting down")
         if self.batcher is not None:
             await self.batcher.close()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
 
-    async def classify(self, texts: Sequence[str], endpoint: str) -> list[Prediction]:
+    @property
+    def degraded(self) -> dict[str, str]:
+        """What works only in part while the service still answers predictions."""
+        problem = self.store.health.problem if self.store is not None else None
+        return {"store": problem} if problem else {}
+
+    async def classify(
+        self, texts: Sequence[str], endpoint: str, ids: Sequence[str], request_id: str
+    ) -> list[Prediction]:
+        """Predictions for `texts`, in order; `ids` name them in the prediction log."""
         if not self.ready or self.batcher is None:
             raise ModelNotReady(
                 f"model not ready: {self.not_ready_reason}", headers={"Retry-After": "5"}
@@ -94,7 +110,36 @@ class SentimentService:
             self.metrics.predictions.labels(sentiment=p.label, endpoint=endpoint).inc()
             self.metrics.confidence.labels(sentiment=p.label).observe(p.score)
         self._log(texts, predictions, endpoint, elapsed)
+        if self.store is not None and self.model is not None:
+            self.store.log_predictions(
+                ids, request_id, endpoint, self.model.info, texts, predictions
+            )
         return predictions
+
+    async def record_feedback(
+        self, prediction_id: str, label: str | None, correct: bool | None, source: str | None
+    ) -> FeedbackResult:
+        store = self._require_store()
+        if label is None and correct is None:
+            store.count_invalid()
+            raise InvalidFeedback(
+                'feedback needs "label" (the right label), "correct" (true or false), or both'
+            )
+        return await store.record_feedback(
+            prediction_id, label=label, correct=correct, source=source
+        )
+
+    async def read_feedback(
+        self, prediction_id: str
+    ) -> tuple[dict[str, object], dict[str, object] | None]:
+        return await self._require_store().read(prediction_id)
+
+    def _require_store(self) -> PredictionStore:
+        if self.store is None:
+            raise StoreDisabled(
+                "feedback needs the prediction log, which is off (SENTIMON_STORE=false)"
+            )
+        return self.store
 
     def _log(
         self, texts: Sequence[str], predictions: Sequence[Prediction], endpoint: str, elapsed: float

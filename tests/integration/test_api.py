@@ -40,7 +40,7 @@ def test_predict_returns_label_probabilities_and_request_id(client: TestClient) 
 
 def test_analyze_sentiment_keeps_the_tutorial_shape(client: TestClient) -> None:
     body = client.post("/analyze-sentiment/", json={"text": "what an awful day"}).json()
-    assert set(body) == {"text", "sentiment", "confidence", "probabilities"}
+    assert set(body) == {"text", "sentiment", "confidence", "probabilities", "request_id"}
     assert body["text"] == "what an awful day" and body["sentiment"] == "negative"
 
 

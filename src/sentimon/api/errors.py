@@ -23,6 +23,7 @@ _VALIDATION_TYPES = {
     "list_type": "invalid_type",
     "model_attributes_type": "invalid_type",
     "dict_type": "invalid_type",
+    "bool_type": "invalid_type",
     "model_type": "invalid_type",
 }
 _MAX_LISTED = 3

@@ -43,6 +43,20 @@ def serve(
     log_input_text: Annotated[
         bool | None, flag("log_input_text", "--log-input-text/--no-log-input-text")
     ] = None,
+    store: Annotated[bool | None, flag("store", "--store/--no-store")] = None,
+    database_url: Annotated[str | None, flag("database_url", "--database-url")] = None,
+    data_dir: Annotated[Path | None, flag("data_dir", "--data-dir")] = None,
+    store_text: Annotated[bool | None, flag("store_text", "--store-text/--no-store-text")] = None,
+    store_queue_size: Annotated[int | None, flag("store_queue_size", "--store-queue-size")] = None,
+    store_batch_size: Annotated[int | None, flag("store_batch_size", "--store-batch-size")] = None,
+    store_flush_ms: Annotated[float | None, flag("store_flush_ms", "--store-flush-ms")] = None,
+    retention_days: Annotated[float | None, flag("retention_days", "--retention-days")] = None,
+    retention_max_rows: Annotated[
+        int | None, flag("retention_max_rows", "--retention-max-rows")
+    ] = None,
+    retention_interval_s: Annotated[
+        float | None, flag("retention_interval_s", "--retention-interval-s")
+    ] = None,
 ) -> None:
     """Serve the API (the model loads before the port opens)."""
     settings = settings_from(
@@ -70,6 +84,16 @@ def serve(
         log_file_max_bytes=log_file_max_bytes,
         log_file_backups=log_file_backups,
         log_input_text=log_input_text,
+        store=store,
+        database_url=database_url,
+        data_dir=data_dir,
+        store_text=store_text,
+        store_queue_size=store_queue_size,
+        store_batch_size=store_batch_size,
+        store_flush_ms=store_flush_ms,
+        retention_days=retention_days,
+        retention_max_rows=retention_max_rows,
+        retention_interval_s=retention_interval_s,
     )
     # Logging is configured before the app (and uvicorn) is imported.
     from sentimon.logs.setup import configure_logging

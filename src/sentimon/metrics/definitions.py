@@ -9,11 +9,15 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from sentimon.metrics.store import StoreMetrics, build_store_metrics
 from sentimon.model.base import ModelInfo
 
-# The API's endpoints, the only values of the `endpoint` label ("other": any other path).
+# The prediction endpoints, the only values of the `endpoint` label of prediction metrics.
 ENDPOINTS = ("/analyze-sentiment/", "/predict", "/predict/batch")
+# `endpoint` of errors: those, feedback (POST and GET), and "other" for any other path.
+FEEDBACK_ENDPOINT = "/feedback"
 OTHER_ENDPOINT = "other"
+ERROR_ENDPOINTS = (*ENDPOINTS, FEEDBACK_ENDPOINT, OTHER_ENDPOINT)
 
 # `int8_recipe` and `int8_kernel` of `sentiment_model_info` when the backend is not int8.
 NOT_INT8 = "none"
@@ -38,6 +42,12 @@ ERROR_TYPES = (
     "timeout",
     "inference_failed",
     "internal_error",
+    "unknown_request_id",
+    "prediction_expired",
+    "feedback_conflict",
+    "invalid_feedback",
+    "store_unavailable",
+    "store_disabled",
 )
 
 # Request latency: boundaries at the 200 ms and 300 ms SLO thresholds and the 1 s p99 alert.
@@ -70,6 +80,7 @@ class Metrics:
     model_info: Gauge
     errors: Counter
     http_inprogress: Gauge
+    store: StoreMetrics
 
     def init_model_series(self, info: ModelInfo) -> None:
         """Create every child that depends on the model, so series exist before traffic."""
@@ -77,6 +88,7 @@ class Metrics:
             self.confidence.labels(sentiment=label)
             for endpoint in ENDPOINTS:
                 self.predictions.labels(sentiment=label, endpoint=endpoint)
+        self.store.init_label_series(info.labels)
         self.model_info.clear()
         self.model_info.labels(
             model=info.name,
@@ -189,9 +201,10 @@ def build_metrics(
             ["method", "handler"],
             registry=registry,
         ),
+        store=build_store_metrics(registry),
     )
     for error_type in ERROR_TYPES:
-        for endpoint in (*ENDPOINTS, OTHER_ENDPOINT):
+        for endpoint in ERROR_ENDPOINTS:
             m.errors.labels(error_type=error_type, endpoint=endpoint)
     for endpoint in ENDPOINTS:
         m.prediction_duration.labels(endpoint=endpoint)
@@ -200,4 +213,8 @@ def build_metrics(
 
 def endpoint_label(path: str) -> str:
     """The bounded `endpoint` label of a request path."""
-    return path if path in ENDPOINTS else OTHER_ENDPOINT
+    if path in ENDPOINTS:
+        return path
+    if path == FEEDBACK_ENDPOINT or path.startswith(FEEDBACK_ENDPOINT + "/"):
+        return FEEDBACK_ENDPOINT
+    return OTHER_ENDPOINT

@@ -26,7 +26,9 @@ async def readyz(service: SentimentService = Depends(get_service)) -> JSONRespon
     """The model is loaded and a warm-up inference passed."""
     if service.ready and service.info is not None:
         return JSONResponse(
-            ReadyOut(status="ready", model=service.info.name).model_dump(exclude_none=True)
+            ReadyOut(
+                status="ready", model=service.info.name, degraded=service.degraded or None
+            ).model_dump(exclude_none=True)
         )
     return JSONResponse(
         ReadyOut(status="not ready", reason=service.not_ready_reason).model_dump(exclude_none=True),

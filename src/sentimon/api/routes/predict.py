@@ -7,8 +7,17 @@ from fastapi import APIRouter, Depends, Request
 from sentimon.api.deps import get_service, require_json
 from sentimon.api.responses import ERROR_RESPONSES
 from sentimon.api.validation import check_batch, check_text
+from sentimon.ids import item_ids
 from sentimon.model.base import Prediction
-from sentimon.schemas import BatchIn, BatchOut, PredictionOut, PredictOut, SentimentOut, TextIn
+from sentimon.schemas import (
+    BatchIn,
+    BatchItemOut,
+    BatchOut,
+    PredictionOut,
+    PredictOut,
+    SentimentOut,
+    TextIn,
+)
 from sentimon.service import SentimentService
 
 router = APIRouter(
@@ -22,13 +31,20 @@ def _out(p: Prediction) -> PredictionOut:
 
 @router.post("/analyze-sentiment/", response_model=SentimentOut)
 async def analyze_sentiment(
-    body: TextIn, service: SentimentService = Depends(get_service)
+    body: TextIn, request: Request, service: SentimentService = Depends(get_service)
 ) -> SentimentOut:
     """Classify one text (the response shape of the classic tutorial)."""
     text = check_text(body.text, service.settings)
-    [p] = await service.classify([text], endpoint="/analyze-sentiment/")
+    request_id = request.state.request_id
+    [p] = await service.classify(
+        [text], endpoint="/analyze-sentiment/", ids=[request_id], request_id=request_id
+    )
     return SentimentOut(
-        text=text, sentiment=p.label, confidence=p.score, probabilities=p.probabilities
+        text=text,
+        sentiment=p.label,
+        confidence=p.score,
+        probabilities=p.probabilities,
+        request_id=request_id,
     )
 
 
@@ -38,11 +54,14 @@ async def predict(
 ) -> PredictOut:
     """Classify one text; the request id in the answer can be sent back as feedback."""
     text = check_text(body.text, service.settings)
-    [p] = await service.classify([text], endpoint="/predict")
+    request_id = request.state.request_id
+    [p] = await service.classify(
+        [text], endpoint="/predict", ids=[request_id], request_id=request_id
+    )
     info = service.require_info()
     return PredictOut(
         **_out(p).model_dump(),
-        request_id=request.state.request_id,
+        request_id=request_id,
         model=info.name,
         model_revision=info.revision,
     )
@@ -52,13 +71,21 @@ async def predict(
 async def predict_batch(
     body: BatchIn, request: Request, service: SentimentService = Depends(get_service)
 ) -> BatchOut:
-    """Classify several texts in one call; results keep the input order."""
+    """Classify several texts in one call; results keep the input order, and each has its
+    own `request_id` (`<the request's id>:<position>`) to send back as feedback."""
     texts = check_batch(body.texts, service.settings)
-    predictions = await service.classify(texts, endpoint="/predict/batch")
+    request_id = request.state.request_id
+    ids = list(item_ids(request_id, len(texts)))
+    predictions = await service.classify(
+        texts, endpoint="/predict/batch", ids=ids, request_id=request_id
+    )
     info = service.require_info()
     return BatchOut(
-        request_id=request.state.request_id,
+        request_id=request_id,
         model=info.name,
         model_revision=info.revision,
-        predictions=[_out(p) for p in predictions],
+        predictions=[
+            BatchItemOut(**_out(p).model_dump(), request_id=i)
+            for p, i in zip(predictions, ids, strict=True)
+        ],
     )
