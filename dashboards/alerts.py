@@ -129,6 +129,8 @@ class Thresholds:
     memory: float  # HostHighMemoryUsage, used share
     disk_free: float  # HostLowDiskSpace, free share
     disk_fstype_exclude: str  # HostLowDiskSpace: regex of filesystem types it ignores
+    accuracy_target: float  # SentimentLowFeedbackAccuracy: target feedback agreement
+    feedback_min: float  # SentimentLowFeedbackAccuracy: feedbacks needed in its window
     error_budget: float  # 1 - SLO: the burn-rate alerts divide the 5xx ratio by it
     burn_rates: dict[str, float]  # long window -> burn-rate factor of SentimentErrorBudgetBurn
     runbooks: dict[str, str]  # alert name -> runbook URL
@@ -169,6 +171,8 @@ def load_thresholds(path: Path = ALERTS_FILE) -> Thresholds:
         disk_fstype_exclude=get("HostLowDiskSpace").matcher(
             "node_filesystem_avail_bytes", "fstype"
         ),
+        accuracy_target=get("SentimentLowFeedbackAccuracy").threshold,
+        feedback_min=get("SentimentLowFeedbackAccuracy").comparisons[1],
         error_budget=budgets.pop(),
         burn_rates={alert.labels["long_window"]: alert.threshold for alert in burns},
         runbooks={alert.name: alert.runbook_url for alert in alerts},

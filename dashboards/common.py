@@ -26,6 +26,7 @@ MODEL_UID = "sentimon-model"
 SERVER_UID = "sentimon-server"
 LOGS_UID = "sentimon-logs"
 AVAILABILITY_UID = "sentimon-availability"
+FEEDBACK_UID = "sentimon-drift-feedback"
 
 # Scrape jobs of deploy/prometheus/prometheus.yml. The API's job is the `job` variable.
 API_JOB = "sentimon"

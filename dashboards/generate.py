@@ -10,7 +10,7 @@ from pathlib import Path
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards import api, availability, logs, overview, server
+from dashboards import api, availability, feedback, logs, overview, server
 from dashboards import model as model_dashboard
 from dashboards.alerts import ALERTS_FILE, ROOT, Thresholds, load_thresholds
 
@@ -22,6 +22,7 @@ BUILDERS: tuple[Callable[[Thresholds], model.Dashboard], ...] = (
     overview.build,
     api.build,
     model_dashboard.build,
+    feedback.build,
     server.build,
     logs.build,
     availability.build,

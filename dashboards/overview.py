@@ -9,6 +9,7 @@ from dashboards.alerts import Thresholds
 from dashboards.common import (
     API_UID,
     AVAILABILITY_UID,
+    FEEDBACK_UID,
     MODEL_UID,
     NODE_JOB,
     OVERVIEW_UID,
@@ -21,7 +22,7 @@ from dashboards.common import (
     steps,
 )
 from dashboards.panels import UP_DOWN, Panels, Q
-from dashboards.promql import disk_free_ratio, or_zero, rate
+from dashboards.promql import disk_free_ratio, or_nan, or_zero, rate
 
 TITLE = "sentimon / Overview"
 NODE = f'job="{NODE_JOB}"'
@@ -33,6 +34,7 @@ def build(th: Thresholds) -> model.Dashboard:
     to_model = [drilldown("Model", MODEL_UID)]
     to_server = [drilldown("Server", SERVER_UID)]
     to_availability = [drilldown("Availability", AVAILABILITY_UID)]
+    to_feedback = [drilldown("Drift & feedback", FEEDBACK_UID)]
     confidence = steps("red", (th.confidence_low, "orange"), (th.confidence_degraded, "green"))
     glance = [
         p.stat(
@@ -168,6 +170,31 @@ def build(th: Thresholds) -> model.Dashboard:
             links=to_model,
         ),
         p.stat(
+            "Feedback agreement",
+            Doc(
+                "Share of the last day's user feedback that says the prediction was right, all "
+                "replicas (n, the Wilson interval and per-class scores on the Drift & "
+                "feedback dashboard).",
+                f"Below the {th.accuracy_target:.0%} target; the alert fires only when the "
+                "interval is below it too, with enough feedback.",
+                ("SentimentLowFeedbackAccuracy",),
+            ),
+            "percentunit",
+            [
+                Q(
+                    or_nan(
+                        'job:sentiment_feedback_agreement:ratio1d{job="$job"}',
+                        'job:sentiment_feedback:increase1d{job="$job"}',
+                    )
+                )
+            ],
+            thresholds=steps("orange", (th.accuracy_target, "green")),
+            decimals=1,
+            nan_text="no feedback",
+            span=3,
+            links=to_feedback,
+        ),
+        p.stat(
             "Predictions",
             Doc(
                 "Texts classified per second over 5 minutes (a batch request counts each text).",
@@ -201,7 +228,7 @@ def build(th: Thresholds) -> model.Dashboard:
             "percentunit",
             [Q(f"max(instance:node_cpu_utilisation:rate5m{{{NODE}}})")],
             thresholds=steps("green", (th.cpu, "red")),
-            span=3,
+            span=2,
             links=to_server,
         ),
         p.stat(
@@ -214,7 +241,7 @@ def build(th: Thresholds) -> model.Dashboard:
             "percentunit",
             [Q(f"max(instance:node_memory_utilisation:ratio{{{NODE}}})")],
             thresholds=steps("green", (th.memory, "red")),
-            span=3,
+            span=2,
             links=to_server,
         ),
         p.stat(
@@ -227,7 +254,7 @@ def build(th: Thresholds) -> model.Dashboard:
             "percentunit",
             [Q(f"min({disk_free_ratio(th.disk_fstype_exclude, NODE)})")],
             thresholds=steps("red", (th.disk_free, "green")),
-            span=3,
+            span=2,
             links=to_server,
         ),
         p.stat(

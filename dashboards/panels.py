@@ -6,7 +6,7 @@ so no panel can be built without them. Queries are `Q`s; the data source decides
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -46,6 +46,9 @@ P = TypeVar(
     statetimeline.Panel,
 )
 
+# The table builder under another name: inside `Panels`, `table` is the factory method.
+TablePanel = table.Panel
+
 # Value mappings for 0/1 series (up, model loaded, config reloads).
 UP_DOWN = {"0": ("DOWN", "red"), "1": ("UP", "green")}
 
@@ -61,13 +64,28 @@ class Q:
     heatmap: bool = False  # Prometheus: buckets as a heatmap (format=heatmap)
 
 
-def value_mappings(mapping: dict[str, tuple[str, str]]) -> list[model.ValueMapping]:
-    """`{"1": ("UP", "green")}` -> a value mapping with that text and colour."""
-    options = {
-        value: model.ValueMappingResult(text=text, color=color, index=index)
-        for index, (value, (text, color)) in enumerate(mapping.items())
-    }
-    return [model.ValueMap(options=options)]
+def value_mappings(
+    mapping: dict[str, tuple[str, str]] | None = None, nan_text: str | None = None
+) -> list[model.ValueMapping]:
+    """`{"1": ("UP", "green")}` -> a value mapping with that text and colour; `nan_text`: the
+    text shown for NaN (a statistic with nothing to compute it from, see promql.or_nan)."""
+    found: list[model.ValueMapping] = []
+    if mapping:
+        options = {
+            value: model.ValueMappingResult(text=text, color=color, index=index)
+            for index, (value, (text, color)) in enumerate(mapping.items())
+        }
+        found.append(model.ValueMap(options=options))
+    if nan_text is not None:
+        result = model.ValueMappingResult(text=nan_text, color="text", index=len(found))
+        found.append(
+            model.SpecialValueMap(
+                options=model.DashboardSpecialValueMapOptions(
+                    match=model.SpecialValueMatch.NA_N, result=result
+                )
+            )
+        )
+    return found
 
 
 class Panels:
@@ -123,11 +141,13 @@ class Panels:
         bars: bool = False,
         min_value: float | None = None,
         max_value: float | None = None,
+        band: tuple[str, str] | None = None,
         span: int = 12,
         height: int = GRAPH_HEIGHT,
         links: Sequence[Builder[model.DashboardLink]] = (),
         datasource: model.DataSourceRef = PROMETHEUS,
     ) -> timeseries.Panel:
+        """`band=(upper, lower)`: shade between the series with those legends (an interval)."""
         panel = self._common(
             timeseries.Panel(),
             title,
@@ -160,6 +180,19 @@ class Panels:
             panel = panel.min(min_value)
         if max_value is not None:
             panel = panel.max(max_value)
+        if band is not None:
+            upper, lower = band
+            line = [model.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash"})]
+            panel = panel.override_by_name(
+                upper,
+                [
+                    *line,
+                    model.DynamicConfigValue(id_val="custom.fillBelowTo", value=lower),
+                    model.DynamicConfigValue(id_val="custom.fillOpacity", value=20),
+                ],
+            ).override_by_name(
+                lower, [*line, model.DynamicConfigValue(id_val="custom.fillOpacity", value=0)]
+            )
         return panel
 
     def stat(
@@ -176,6 +209,7 @@ class Panels:
         height: int = STAT_HEIGHT,
         links: Sequence[Builder[model.DashboardLink]] = (),
         decimals: int | None = None,
+        nan_text: str | None = None,
     ) -> stat.Panel:
         panel = self._common(
             stat.Panel(),
@@ -196,8 +230,10 @@ class Panels:
             .graph_mode(common.BigValueGraphMode.AREA if graph else common.BigValueGraphMode.NONE)
             .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         )
-        if mappings:
-            panel = panel.mappings(value_mappings(mappings))
+        if mappings or nan_text is not None:
+            panel = panel.mappings(value_mappings(mappings, nan_text))
+        if nan_text is not None:
+            panel = panel.no_value(nan_text)
         if decimals is not None:
             panel = panel.decimals(decimals)
         return panel
@@ -259,16 +295,73 @@ class Panels:
         queries: Sequence[Q],
         *,
         hide: Sequence[str] = ("Time", "Value", "__name__"),
+        rename: Mapping[str, str] | None = None,
+        merge: bool = False,
+        decimals: int | None = None,
+        nan_text: str | None = None,
         span: int = 12,
         height: int = GRAPH_HEIGHT,
     ) -> table.Panel:
-        """One row per series (instant queries, format=table), label columns only by default."""
+        """One row per series (instant queries, format=table), label columns only by default.
+
+        `merge`: join the queries' tables on their labels, one value column per query
+        (`Value #A`, `Value #B`, ...; name them with `rename`).
+        """
         panel = self._common(table.Panel(), title, doc, unit, queries, span, height)
+        if merge:
+            panel = panel.with_transformation(
+                model.DataTransformerConfig(id_val="merge", options={})
+            )
+        if decimals is not None:
+            panel = panel.decimals(decimals)
+        if nan_text is not None:
+            panel = panel.mappings(value_mappings(nan_text=nan_text))
         return panel.with_transformation(
             model.DataTransformerConfig(
                 id_val="organize",
-                options={"excludeByName": dict.fromkeys(hide, True), "renameByName": {}},
+                options={
+                    "excludeByName": dict.fromkeys(hide, True),
+                    "renameByName": dict(rename or {}),
+                },
             )
+        )
+
+    def matrix(
+        self,
+        title: str,
+        doc: Doc,
+        unit: str,
+        query: Q,
+        *,
+        rows: str,
+        columns: str,
+        decimals: int = 0,
+        span: int = 12,
+        height: int = GRAPH_HEIGHT,
+    ) -> TablePanel:
+        """One instant table query laid out as a matrix: a row per value of the `rows` label,
+        a column per value of `columns` (a confusion matrix)."""
+        if not (query.instant and query.table):
+            raise ValueError(f"panel {title!r}: a matrix needs an instant table query")
+        panel = self._common(table.Panel(), title, doc, unit, [query], span, height)
+        return (
+            panel.decimals(decimals)
+            .with_transformation(
+                model.DataTransformerConfig(
+                    id_val="groupingToMatrix",
+                    options={
+                        "rowField": rows,
+                        "columnField": columns,
+                        "valueField": "Value",
+                    },
+                )
+            )
+            .cell_options(
+                common.TableColoredBackgroundCellOptions(
+                    mode=common.TableCellBackgroundDisplayMode.GRADIENT
+                )
+            )
+            .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.CONTINUOUS_BLUES))
         )
 
     def piechart(

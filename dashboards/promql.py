@@ -61,6 +61,18 @@ def or_none(expr: str, label: str) -> str:
     return f'{expr} or on() label_replace(vector(0), "{label}", "none", "", "")'
 
 
+def or_nan(expr: str, like: str) -> str:
+    """`expr`, or NaN for each series of `like` that `expr` lacks.
+
+    For statistics that are absent by design when there is nothing to compute them from
+    (feedback agreement with no feedback in the window): the panel shows the NaN as "no
+    feedback" instead of a "No data" that could as well be a broken query. `like` is a series
+    that always exists with the same labels (the feedback count). `+ 0` drops the metric name,
+    as `like * NaN` does, so a label set stays one series whichever side it comes from.
+    """
+    return f"({expr}) + 0 or {like} * NaN"
+
+
 def zero_filled_ratio(metric: str, match: str, by: Sequence[str], window: str) -> str:
     """Share of `metric` matching `match`, 0 (not empty) for groups without a match.
 

@@ -12,6 +12,7 @@ def test_thresholds_read_from_the_alert_rules() -> None:
     assert (th.low_throughput, th.usual_throughput) == (5, 10)
     assert (th.confidence_low, th.confidence_degraded) == (0.6, 0.7)
     assert (th.cpu, th.memory, th.disk_free) == (0.7, 0.85, 0.1)
+    assert (th.accuracy_target, th.feedback_min) == (0.8, 100)
     assert th.error_budget == 0.01 and th.slo == 0.99
     assert th.burn_rates == {"1h": 14.4, "6h": 6, "1d": 3, "3d": 1}
     assert "overlay" in th.disk_fstype_exclude and "tmpfs" in th.disk_fstype_exclude

@@ -74,6 +74,6 @@ def test_targets_by_datasource_and_substituted() -> None:
 
 def test_committed_dashboards_have_queries() -> None:
     boards = load_dashboards()
-    assert len(boards) == 6
+    assert len(boards) == 7
     assert sum(len(prometheus_targets(b)) for b in boards) > 80
     assert sum(len(loki_targets(b)) for b in boards) >= 10

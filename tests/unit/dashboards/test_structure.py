@@ -12,6 +12,7 @@ EXPECTED_UIDS = {
     "sentimon-overview",
     "sentimon-api",
     "sentimon-model",
+    "sentimon-drift-feedback",
     "sentimon-server",
     "sentimon-logs",
     "sentimon-availability",

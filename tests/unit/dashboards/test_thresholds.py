@@ -30,7 +30,15 @@ def alert_values() -> dict[str, set[float]]:
     (budget,) = budgets
     values["budget"] = {budget}
     values["slo"] = {round(1 - budget, 10)}
-    values["one"] = {1.0}  # 0/1 series: up, model loaded, config reloaded, Watchdog
+    # Feedback needed before SentimentLowFeedbackAccuracy judges (its `>= n` condition).
+    accuracy = [
+        r["expr"]
+        for g in document["groups"]
+        for r in g["rules"]
+        if r.get("alert") == "SentimentLowFeedbackAccuracy"
+    ]
+    values["feedback_min"] = {float(n) for e in accuracy for n in re.findall(r">= ([0-9.]+)", e)}
+    values["one"] = {1.0}  # 0/1 series: up, model loaded, config reloaded, store up, Watchdog
     values["zero"] = {0.0}  # error budget left: negative means the SLO is broken
     return values
 
@@ -49,6 +57,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
         "SentimentLowConfidence",
         "SentimentConfidenceDegraded",
     },
+    ("sentimon-overview", "Feedback agreement"): {"SentimentLowFeedbackAccuracy"},
     ("sentimon-overview", "Host CPU"): {"HostHighCpuUsage"},
     ("sentimon-overview", "Host memory"): {"HostHighMemoryUsage"},
     ("sentimon-overview", "Lowest disk free"): {"HostLowDiskSpace"},
@@ -82,6 +91,19 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
         "SentimentConfidenceDegraded",
     },
     ("sentimon-model", "Model loaded"): {"one"},
+    ("sentimon-drift-feedback", "Agreement (1h)"): {"SentimentLowFeedbackAccuracy"},
+    ("sentimon-drift-feedback", "Agreement (1d)"): {"SentimentLowFeedbackAccuracy"},
+    ("sentimon-drift-feedback", "Feedback n (1h)"): {"feedback_min"},
+    ("sentimon-drift-feedback", "Feedback n (1d)"): {"feedback_min"},
+    ("sentimon-drift-feedback", "Agreement and 95% band over time (1h)"): {
+        "SentimentLowFeedbackAccuracy"
+    },
+    ("sentimon-drift-feedback", "Agreement and 95% band over time (1d)"): {
+        "SentimentLowFeedbackAccuracy"
+    },
+    ("sentimon-drift-feedback", "Feedback count"): {"feedback_min"},
+    ("sentimon-drift-feedback", "Store up"): {"one"},
+    ("sentimon-drift-feedback", "Store up by instance"): {"one"},
     ("sentimon-server", "CPU utilisation"): {"HostHighCpuUsage"},
     ("sentimon-server", "Memory utilisation"): {"HostHighMemoryUsage"},
     ("sentimon-server", "Disk space free"): {"HostLowDiskSpace"},
@@ -107,6 +129,8 @@ def test_alert_values_are_read() -> None:
     assert values["SentimentHighLatencyP95"] == {0.3}
     assert values["SentimentErrorBudgetBurn"] == {14.4, 6.0, 3.0, 1.0}
     assert values["budget"] == {0.01}
+    assert values["SentimentLowFeedbackAccuracy"] == {0.8}
+    assert values["feedback_min"] == {100.0}
 
 
 def test_panel_thresholds_equal_the_alert_thresholds(boards: list[dict[str, Any]]) -> None:
@@ -132,6 +156,8 @@ def test_panel_thresholds_equal_the_alert_thresholds(boards: list[dict[str, Any]
         ("sentimon-overview", "p99 latency", "green", "red"),
         ("sentimon-overview", "Lowest disk free", "red", "green"),
         ("sentimon-model", "Mean confidence", "red", "green"),
+        ("sentimon-drift-feedback", "Agreement (1d)", "orange", "green"),
+        ("sentimon-drift-feedback", "Store up", "red", "green"),
     ],
 )
 def test_threshold_colours_point_the_right_way(
