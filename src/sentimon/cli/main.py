@@ -1,10 +1,18 @@
-"""`sentimon`: serve, up, predict, traffic, model build, db upgrade."""
+"""`sentimon`: serve, up, predict, traffic, model build, db upgrade, feedback export/stats."""
 
 from __future__ import annotations
 
 import typer
 
-from sentimon.cli import db_cmd, model_cmd, predict_cmd, serve_cmd, traffic_cmd, up_cmd
+from sentimon.cli import (
+    db_cmd,
+    feedback_cmd,
+    model_cmd,
+    predict_cmd,
+    serve_cmd,
+    traffic_cmd,
+    up_cmd,
+)
 
 app = typer.Typer(
     help="sentimon: sentiment analysis with monitoring built in.",
@@ -18,3 +26,4 @@ app.command("predict")(predict_cmd.predict)
 app.command("traffic")(traffic_cmd.traffic)
 app.add_typer(model_cmd.app, name="model")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(feedback_cmd.app, name="feedback")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sentimon.traffic.feedback import SOURCE, FeedbackCounts, FeedbackSender
 from sentimon.traffic.load import (
     DROPPED,
     FAILED,
@@ -77,6 +78,16 @@ def traffic(
     max_text_chars: Annotated[
         int, typer.Option(min=1, help="bad-input: the server's text limit, to exceed it.")
     ] = 2000,
+    feedback_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help=f"Share of answered texts whose known label (the sentiment the corpus wrote "
+            f"it with) is sent back to POST /feedback as source {SOURCE!r}; chosen from the "
+            "seed. Not counted in the latency figures.",
+        ),
+    ] = 0.0,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds before a request fails.")] = 10.0,
     allow_remote: Annotated[
         bool, typer.Option(help="Allow a target that is not a loopback address.")
@@ -92,7 +103,12 @@ def traffic(
     except TargetError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    options = ScenarioOptions(seed=seed, bad_share=bad_share, max_text_chars=max_text_chars)
+    options = ScenarioOptions(
+        seed=seed,
+        bad_share=bad_share,
+        max_text_chars=max_text_chars,
+        feedback_share=feedback_share,
+    )
     requests = [
         dataclasses.replace(r, path=target.prefix + r.path)
         for r in build_requests(scenario.value, options)
@@ -107,14 +123,26 @@ def traffic(
         mode = f"open loop, {rate:g} req/s"
     else:
         mode = f"closed loop, {concurrency} clients"
+    if feedback_share > 0:
+        mode += f", feedback on {feedback_share * 100:g}% of answered texts"
     console.print(
         f"sentimon traffic: [bold]{scenario.value}[/bold] to {target.url}, {mode}, "
         f"up to {duration:g} s (seed {seed})"
     )
-    result = run(
-        _run(target, requests, rate, concurrency, duration, max_requests, timeout, console)
+    result, feedback = run(
+        _run(
+            target,
+            requests,
+            rate,
+            concurrency,
+            duration,
+            max_requests,
+            timeout,
+            console,
+            feedback=feedback_share > 0,
+        )
     )
-    console.print(_summary_table(result, scenario.value))
+    console.print(_summary_table(result, scenario.value, feedback))
     if result.samples and all(s.status == FAILED for s in result.samples):
         console.print(f"[red]error:[/red] no request reached {target.url}; is the API running?")
         raise typer.Exit(1)
@@ -129,11 +157,26 @@ async def _run(
     max_requests: int,
     timeout: float,
     console: Console,
-) -> LoadResult:
+    *,
+    feedback: bool = False,
+) -> tuple[LoadResult, FeedbackCounts | None]:
     counts: Counter[str] = Counter()
 
     def on_sample(sample: Sample) -> None:
         counts[_status_class(sample.status)] += 1
+
+    def on_feedback(_status: int) -> None:
+        counts["feedback"] += 1
+
+    sender = None
+    if feedback:
+        sender = FeedbackSender(
+            target.host,
+            target.port,
+            target.prefix + "/feedback",
+            timeout_s=timeout,
+            on_status=on_feedback,
+        )
 
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -156,9 +199,13 @@ async def _run(
 
     with progress:
         ticker = asyncio.create_task(tick())
+        on_response = None
+        if sender is not None:
+            sender.start()
+            on_response = sender.submit
         try:
             if rate is not None:
-                return await open_loop(
+                result = await open_loop(
                     target.host,
                     target.port,
                     requests,
@@ -166,19 +213,26 @@ async def _run(
                     duration_s=duration,
                     timeout_s=timeout,
                     on_sample=on_sample,
+                    on_response=on_response,
                 )
-            assert concurrency is not None
-            return await closed_loop(
-                target.host,
-                target.port,
-                requests,
-                concurrency=concurrency,
-                duration_s=duration,
-                max_requests=max_requests,
-                timeout_s=timeout,
-                on_sample=on_sample,
-            )
+            else:
+                assert concurrency is not None
+                result = await closed_loop(
+                    target.host,
+                    target.port,
+                    requests,
+                    concurrency=concurrency,
+                    duration_s=duration,
+                    max_requests=max_requests,
+                    timeout_s=timeout,
+                    on_sample=on_sample,
+                    on_response=on_response,
+                )
+            # The feedback still queued gets one request timeout to go out.
+            return result, None if sender is None else await sender.close(grace_s=timeout)
         finally:
+            if sender is not None:
+                await sender.close(grace_s=0)
             ticker.cancel()
             progress.update(
                 task,
@@ -195,7 +249,9 @@ def _status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-def _summary_table(result: LoadResult, scenario: str) -> Table:
+def _summary_table(
+    result: LoadResult, scenario: str, feedback: FeedbackCounts | None = None
+) -> Table:
     summary = result.summary()
     table = Table(title=f"{scenario}: {summary.requests} requests in {result.duration_s:.1f} s")
     table.add_column("measure")
@@ -208,4 +264,30 @@ def _summary_table(result: LoadResult, scenario: str) -> Table:
             status, f"HTTP {status}"
         )
         table.add_row(name, f"{count} ({count / summary.requests:.0%})")
+    if feedback is not None:
+        _feedback_rows(table, feedback)
     return table
+
+
+def _feedback_rows(table: Table, feedback: FeedbackCounts) -> None:
+    sent = feedback.sent
+
+    def share(count: int) -> str:
+        return f"{count} ({count / sent:.0%})" if sent else str(count)
+
+    errors = feedback.errors
+    detail = ", ".join(f"{_feedback_status(s)}: {n}" for s, n in errors.items())
+    table.add_section()
+    table.add_row("feedback sent", str(sent))
+    table.add_row("feedback created (201)", share(feedback.created))
+    table.add_row("feedback duplicate (200)", share(feedback.duplicate))
+    table.add_row("feedback conflict (409)", share(feedback.conflict))
+    table.add_row(f"feedback errors{f' ({detail})' if detail else ''}", share(sum(errors.values())))
+    if feedback.skipped:
+        table.add_row("feedback skipped (label not the model's)", str(feedback.skipped))
+    if feedback.dropped:
+        table.add_row("feedback dropped (backlog full or run over)", str(feedback.dropped))
+
+
+def _feedback_status(status: int) -> str:
+    return "connection failed" if status == FAILED else f"HTTP {status}"

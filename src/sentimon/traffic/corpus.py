@@ -162,7 +162,13 @@ TAILS = {"positive": POSITIVE_TAILS, "negative": NEGATIVE_TAILS, "neutral": NEUT
 class CorpusText:
     text: str
     sentiment: str
-    """The sentiment the text was written with (a generator's intent, not a human label)."""
+    """The sentiment the text was built from: "positive", "negative" or "neutral", drawn first
+    (with the corpus weights); every sentiment-bearing phrase, tail and emoji of the text then
+    comes from that sentiment's lists, the rest (subjects, fillers, details, mentions,
+    hashtags, links) from shared lists meant to be neutral. It is the generator's intent, not
+    a human rating: it is what `sentimon traffic --feedback-share` reports as the right
+    label, and a detail such as "after waiting forty minutes in line" can still tilt a text
+    another way for a reader or a model."""
 
 
 def generate_corpus(

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sentimon.traffic.http import Connection, HttpError
+from sentimon.traffic.http import Connection, HttpError, Response
 
 DROPPED = -1
 """Status of an open-loop request never sent because too many were already in flight."""
@@ -32,6 +32,9 @@ class Request:
     path: str
     body: bytes = b""
     content_type: str = "application/json"
+    feedback: tuple[str | None, ...] = ()
+    """For a prediction: the label to send back as feedback for each text it classifies, in
+    order, once it is answered (None: not that text); empty: no feedback."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,9 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 OnSample = Callable[[Sample], None]
+OnResponse = Callable[[Request, Response], None]
+"""Called with each answered request and its response once its sample is recorded; it must
+not block (the load loop waits for it): queue any follow-up work instead."""
 T = TypeVar("T")
 
 
@@ -112,6 +118,7 @@ async def closed_loop(
     max_requests: int | None = None,
     timeout_s: float = 30.0,
     on_sample: OnSample | None = None,
+    on_response: OnResponse | None = None,
 ) -> LoadResult:
     """`concurrency` clients cycle through `requests` for `duration_s` seconds."""
     _check(requests, duration_s)
@@ -129,10 +136,13 @@ async def closed_loop(
                 i = next(counter)
                 if i >= limit:
                     return
-                sample = await _send(connection, requests[i % len(requests)], i, begin, None)
+                request = requests[i % len(requests)]
+                sample, response = await _send(connection, request, i, begin, None)
                 result.samples.append(sample)
                 if on_sample is not None:
                     on_sample(sample)
+                if on_response is not None and response is not None:
+                    on_response(request, response)
         finally:
             await connection.close()
 
@@ -151,6 +161,7 @@ async def open_loop(
     max_in_flight: int = 1000,
     timeout_s: float = 30.0,
     on_sample: OnSample | None = None,
+    on_response: OnResponse | None = None,
 ) -> LoadResult:
     """Start `rate` requests per second, evenly spaced, for `duration_s` seconds."""
     _check(requests, duration_s)
@@ -168,8 +179,12 @@ async def open_loop(
 
     async def one(i: int, scheduled: float) -> None:
         connection = idle.pop() if idle else Connection(host, port, timeout_s=timeout_s)
-        record(await _send(connection, requests[i % len(requests)], i, begin, scheduled))
+        request = requests[i % len(requests)]
+        sample, response = await _send(connection, request, i, begin, scheduled)
+        record(sample)
         idle.append(connection)
+        if on_response is not None and response is not None:
+            on_response(request, response)
 
     total = math.floor(rate * duration_s)
     for i in range(total):
@@ -193,16 +208,17 @@ async def open_loop(
 
 async def _send(
     connection: Connection, request: Request, index: int, begin: float, scheduled: float | None
-) -> Sample:
+) -> tuple[Sample, Response | None]:
     start = time.perf_counter() if scheduled is None else scheduled
     try:
-        response = await connection.request(
+        response: Response | None = await connection.request(
             request.method, request.path, request.body, content_type=request.content_type
         )
-        status = response.status
     except HttpError:
-        status = FAILED
-    return Sample(start - begin, time.perf_counter() - start, status, index)
+        response = None
+    latency = time.perf_counter() - start
+    status = FAILED if response is None else response.status
+    return Sample(start - begin, latency, status, index), response
 
 
 def _check(requests: Sequence[Request], duration_s: float) -> None:

@@ -8,10 +8,17 @@
 - drift: a shifted label mix (mostly negative), longer texts and a share of non-English
   posts: what the drift metrics and alerts are for.
 - burst: big batches sent by many clients at once, to fill the queue (expect 429s).
+
+With a feedback share F, each generated text of a prediction request gets, with probability F
+(drawn from its own seeded stream, so the requests themselves do not change with F), the
+label to send back to `POST /feedback` once it is answered: the sentiment the corpus wrote it
+with (see `CorpusText.sentiment`). Malformed requests and the drift scenario's non-English
+posts, whose sentiment the generator does not know, get none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable
@@ -47,6 +54,8 @@ class ScenarioOptions:
     """burst: texts per batch request (the server's default limit)."""
     size: int = 2000
     """How many requests to generate before cycling."""
+    feedback_share: float = 0.0
+    """The share of answered texts whose known label is sent back as feedback."""
 
 
 def build_requests(scenario: str, options: ScenarioOptions) -> list[Request]:
@@ -55,46 +64,81 @@ def build_requests(scenario: str, options: ScenarioOptions) -> list[Request]:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     if not 0 <= options.bad_share <= 1:
         raise ValueError(f"bad_share must be between 0 and 1, got {options.bad_share}")
+    if not 0 <= options.feedback_share <= 1:
+        raise ValueError(f"feedback_share must be between 0 and 1, got {options.feedback_share}")
     if not 1 <= options.batch_items <= options.size:
         raise ValueError(
             f"batch_items must be between 1 and size ({options.size}), got {options.batch_items}"
         )
     rng = random.Random(options.seed)
     if scenario == "normal":
-        return _normal(rng, options)
-    if scenario == "bad-input":
-        return _bad_input(rng, options)
-    if scenario == "drift":
-        return _drift(rng, options)
-    return _burst(rng, options)
+        requests = _normal(rng, options)
+    elif scenario == "bad-input":
+        requests = _bad_input(rng, options)
+    elif scenario == "drift":
+        requests = _drift(rng, options)
+    else:
+        requests = _burst(rng, options)
+    return _choose_feedback(requests, options.feedback_share, options.seed)
 
 
-def predict(text: str) -> Request:
-    return Request("POST", "/predict", _json({"text": text}))
+Labelled = tuple[str, str | None]
+"""A text and the sentiment it was generated with (None: not known)."""
+
+
+def predict(text: str, label: str | None = None) -> Request:
+    return Request("POST", "/predict", _json({"text": text}), feedback=(label,) if label else ())
+
+
+def _choose_feedback(requests: list[Request], share: float, seed: int) -> list[Request]:
+    """Keep each known label with probability `share`, from a stream of its own; a request
+    left with no label to send gets an empty `feedback` (share 0: every request)."""
+    rng = random.Random(f"sentimon-traffic-feedback:{seed}")
+    chosen = []
+    for request in requests:
+        labels: tuple[str | None, ...] = ()
+        if share > 0 and any(label is not None for label in request.feedback):
+            labels = tuple(
+                label if label is not None and rng.random() < share else None
+                for label in request.feedback
+            )
+        if not any(label is not None for label in labels):
+            labels = ()
+        chosen.append(dataclasses.replace(request, feedback=labels))
+    return chosen
 
 
 def _json(payload: object) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode()
 
 
-def _mixed(rng: random.Random, texts: list[str]) -> list[Request]:
+def _mixed(rng: random.Random, texts: list[Labelled]) -> list[Request]:
     """80% /predict, 10% /analyze-sentiment/, 10% /predict/batch of 2-8 texts."""
     requests = []
-    for text in texts:
+    for text, label in texts:
         roll = rng.random()
         if roll < 0.8:
-            requests.append(predict(text))
+            requests.append(predict(text, label))
         elif roll < 0.9:
-            requests.append(Request("POST", "/analyze-sentiment/", _json({"text": text})))
+            requests.append(
+                Request("POST", "/analyze-sentiment/", _json({"text": text}), feedback=(label,))
+            )
         else:
-            batch = [text, *rng.sample(texts, rng.randint(1, 7))]
-            requests.append(Request("POST", "/predict/batch", _json({"texts": batch})))
+            requests.append(_batch([(text, label), *rng.sample(texts, rng.randint(1, 7))]))
     return requests
 
 
+def _batch(texts: list[Labelled]) -> Request:
+    body = _json({"texts": [text for text, _ in texts]})
+    return Request("POST", "/predict/batch", body, feedback=tuple(label for _, label in texts))
+
+
+def _labelled(options: ScenarioOptions) -> list[Labelled]:
+    return [(c.text, c.sentiment) for c in generate_corpus(options.size, seed=options.seed)]
+
+
 def _normal(rng: random.Random, options: ScenarioOptions) -> list[Request]:
-    texts = [c.text for c in generate_corpus(options.size, seed=options.seed)]
-    return _mixed(rng, texts)
+    return _mixed(rng, _labelled(options))
 
 
 def _bad_input(rng: random.Random, options: ScenarioOptions) -> list[Request]:
@@ -126,13 +170,16 @@ def _drift(rng: random.Random, options: ScenarioOptions) -> list[Request]:
     corpus = generate_corpus(
         options.size, seed=options.seed, min_words=28, max_words=60, weights=(0.1, 0.7, 0.2)
     )
-    texts = [rng.choice(NON_ENGLISH) if rng.random() < 0.25 else item.text for item in corpus]
+    texts: list[Labelled] = [
+        (rng.choice(NON_ENGLISH), None) if rng.random() < 0.25 else (item.text, item.sentiment)
+        for item in corpus
+    ]
     return _mixed(rng, texts)
 
 
 def _burst(rng: random.Random, options: ScenarioOptions) -> list[Request]:
-    texts = [c.text for c in generate_corpus(options.size, seed=options.seed)]
+    texts = _labelled(options)
     return [
-        Request("POST", "/predict/batch", _json({"texts": rng.sample(texts, options.batch_items)}))
+        _batch(rng.sample(texts, options.batch_items))
         for _ in range(max(1, options.size // options.batch_items))
     ]

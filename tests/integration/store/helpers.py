@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 
 from sentimon.metrics.store import StoreMetrics, build_store_metrics
 from sentimon.store.engine import database_url, make_engine, upgrade
@@ -46,6 +46,34 @@ def row(
     }
 
 
+def feedback_row(
+    prediction_id: str,
+    predicted: str,
+    actual: str | None,
+    created_at: datetime,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """Feedback as the store keeps it: `actual` None for "wrong" without the right label."""
+    return {
+        "prediction_id": prediction_id,
+        "created_at": created_at,
+        "predicted": predicted,
+        "actual": actual,
+        "correct": actual == predicted,
+        "source": source,
+    }
+
+
+def insert_rows(
+    engine: Engine, prediction_rows: list[dict[str, Any]], feedback_rows: list[dict[str, Any]]
+) -> None:
+    with engine.begin() as connection:
+        if prediction_rows:
+            connection.execute(insert(predictions), prediction_rows)
+        if feedback_rows:
+            connection.execute(insert(feedback), feedback_rows)
+
+
 def count(engine: Engine, table: Any = predictions) -> int:
     with engine.connect() as connection:
         n: int = connection.execute(select(func.count()).select_from(table)).scalar_one()
@@ -59,4 +87,14 @@ def ids(engine: Engine) -> list[str]:
         )
 
 
-__all__ = ["count", "engine_for", "feedback", "ids", "predictions", "row", "store_metrics"]
+__all__ = [
+    "count",
+    "engine_for",
+    "feedback",
+    "feedback_row",
+    "ids",
+    "insert_rows",
+    "predictions",
+    "row",
+    "store_metrics",
+]
