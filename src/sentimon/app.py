@@ -37,8 +37,8 @@ def create_app(
     settings = settings or Settings()
     # `_created` series double the payload and nothing here reads them.
     disable_created_metrics()  # type: ignore[no-untyped-call]
-    metrics = build_metrics(registry)
-    store = PredictionStore(settings, metrics.store) if settings.store else None
+    metrics = build_metrics(registry, store=settings.store)
+    store = PredictionStore(settings, metrics.store) if metrics.store is not None else None
     service = SentimentService(settings=settings, metrics=metrics, store=store)
 
     @asynccontextmanager

@@ -257,6 +257,9 @@ def test_with_the_store_off_feedback_says_so_and_predictions_still_work(
             },
         )
         assert c.get(f"/feedback/{rid}").status_code == 503
+        # No store, no store metrics: an absent series, not a misleading 0.
+        exported = c.get("/metrics").text
+        assert "sentiment_store_" not in exported and "sentiment_feedback" not in exported
 
 
 @pytest.mark.slow
@@ -299,3 +302,19 @@ def test_a_database_down_at_start_and_mid_run_never_stops_predictions(
             server.start()
     finally:
         remove(server)
+
+
+def test_retention_runs_in_the_background(
+    store_settings: Settings, fake_model: FakeModel, registry: CollectorRegistry
+) -> None:
+    settings = store_settings.model_copy(
+        update={"retention_max_rows": 2, "retention_interval_s": 1, "store_flush_ms": 20}
+    )
+    with TestClient(create_app(settings, model=fake_model, registry=registry)) as c:
+        rids = [predict(c, f"love {i}") for i in range(5)]
+        deadline = time.monotonic() + 15
+        while registry.get_sample_value("sentiment_store_deleted_total", {"rule": "rows"}) != 3:
+            assert time.monotonic() < deadline, "retention never ran"
+            time.sleep(0.1)
+        assert c.get(f"/feedback/{rids[-1]}").status_code == 200
+        assert c.get(f"/feedback/{rids[0]}").json()["error_type"] == "prediction_expired"

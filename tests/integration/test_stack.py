@@ -101,7 +101,9 @@ def notified(stack: Stack, alertname: str, receiver: str) -> Callable[[], list[N
     return check
 
 
-def send_traffic(stack: Stack, scenario: str, seconds: float, rate: int = 25) -> str:
+def send_traffic(
+    stack: Stack, scenario: str, seconds: float, rate: int = 25, feedback_share: float = 0.0
+) -> str:
     result = CliRunner().invoke(
         app,
         [
@@ -114,6 +116,8 @@ def send_traffic(stack: Stack, scenario: str, seconds: float, rate: int = 25) ->
             str(rate),
             "--duration",
             str(seconds),
+            "--feedback-share",
+            str(feedback_share),
         ],
         env={"COLUMNS": "200"},
     )
@@ -143,7 +147,8 @@ def test_every_target_is_scraped(stack: Stack) -> None:
 
 
 def test_normal_traffic_fires_nothing_but_watchdog(stack: Stack) -> None:
-    send_traffic(stack, "normal", seconds=8)
+    # With feedback on half the texts, so the feedback rules and panels have data too.
+    send_traffic(stack, "normal", seconds=8, feedback_share=0.5)
     wait_for("the Watchdog notification", notified(stack, "Watchdog", "watchdog"))
     # Give every rule several evaluations (and the scaled waits) with the traffic in.
     time.sleep(5)
@@ -153,7 +158,7 @@ def test_normal_traffic_fires_nothing_but_watchdog(stack: Stack) -> None:
 
 def test_every_dashboard_panel_query_returns_data(stack: Stack) -> None:
     """Each Prometheus query of each committed dashboard, against the live stack with the
-    normal traffic of the test above: none may fail or come back empty."""
+    normal traffic (and feedback) of the test above: none may fail or come back empty."""
     queries = [q for d in load_dashboards() for q in prometheus_targets(d)]
     assert len(queries) > 100
     empty, failed = [], []

@@ -80,7 +80,8 @@ class Metrics:
     model_info: Gauge
     errors: Counter
     http_inprogress: Gauge
-    store: StoreMetrics
+    store: StoreMetrics | None
+    """The prediction log's and feedback's metrics; None (not exported) with the store off."""
 
     def init_model_series(self, info: ModelInfo) -> None:
         """Create every child that depends on the model, so series exist before traffic."""
@@ -88,7 +89,8 @@ class Metrics:
             self.confidence.labels(sentiment=label)
             for endpoint in ENDPOINTS:
                 self.predictions.labels(sentiment=label, endpoint=endpoint)
-        self.store.init_label_series(info.labels)
+        if self.store is not None:
+            self.store.init_label_series(info.labels)
         self.model_info.clear()
         self.model_info.labels(
             model=info.name,
@@ -100,9 +102,10 @@ class Metrics:
 
 
 def build_metrics(
-    registry: CollectorRegistry | None = None, process_collectors: bool = True
+    registry: CollectorRegistry | None = None, process_collectors: bool = True, store: bool = True
 ) -> Metrics:
-    """Register the service's metrics (and, by default, process/platform/GC collectors)."""
+    """Register the service's metrics (and, by default, process/platform/GC collectors); the
+    store's only with `store`, so a service without one exports no misleading zeros."""
     registry = registry if registry is not None else CollectorRegistry()
     if process_collectors:
         ProcessCollector(registry=registry)
@@ -201,7 +204,7 @@ def build_metrics(
             ["method", "handler"],
             registry=registry,
         ),
-        store=build_store_metrics(registry),
+        store=build_store_metrics(registry) if store else None,
     )
     for error_type in ERROR_TYPES:
         for endpoint in ERROR_ENDPOINTS:
