@@ -10,6 +10,11 @@ from typing import Any
 
 BASELINE = "tutorial"
 FAST = "sentimon-onnx"
+NO_STORE = "sentimon-onnx-nostore"
+STORE_MIN_THROUGHPUT = 0.95
+"""The prediction log may cost at most 5% of the store-off throughput."""
+PROBE_NOISE_MS = 5.0
+"""A rise of the slowest probe smaller than this is noise between two runs."""
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 PROBE_LIMIT_MS = 50.0
@@ -84,7 +89,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
             )
         errors = sum(w["errors"] for w in fast["closed"]) + fast["open"]["errors"]
         out.append(Target(f"{model['name']} errors (sentimon-onnx)", "0", str(errors), errors == 0))
-        worst = max(probe_max(fast, "health_ms"), probe_max(fast, "metrics_ms"))
+        worst = _slowest_probe(fast)
         out.append(
             Target(
                 f"{model['name']} slowest /healthz or /metrics while saturated",
@@ -93,7 +98,33 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 worst < PROBE_LIMIT_MS,
             )
         )
+        if NO_STORE in runs:
+            out += _store_cost(model["name"], fast, runs[NO_STORE])
     return out
+
+
+def _slowest_probe(run: dict[str, Any]) -> float:
+    return max(probe_max(run, "health_ms"), probe_max(run, "metrics_ms"))
+
+
+def _store_cost(model: str, on: dict[str, Any], off: dict[str, Any]) -> list[Target]:
+    """The prediction log's price: throughput and the slowest probe, store on vs off."""
+    share = closed_median(on, "throughput") / closed_median(off, "throughput")
+    slow_on, slow_off = _slowest_probe(on), _slowest_probe(off)
+    return [
+        Target(
+            f"{model} throughput, store on vs off",
+            f">= {STORE_MIN_THROUGHPUT:.0%}",
+            f"{share:.1%}",
+            share >= STORE_MIN_THROUGHPUT,
+        ),
+        Target(
+            f"{model} slowest probe while saturated, store on vs off",
+            f"no rise (within {PROBE_NOISE_MS:g} ms)",
+            f"{slow_on:.1f} vs {slow_off:.1f} ms",
+            slow_on <= slow_off + PROBE_NOISE_MS,
+        ),
+    ]
 
 
 def _recipe_words(machine: dict[str, Any]) -> str:

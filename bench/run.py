@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import statistics
 import time
 from collections.abc import Sequence
@@ -160,13 +161,20 @@ def _model_info(name: str, path: Path, tokens: Sequence[int]) -> ModelInfo:
 
 
 def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
+    """The tutorial and sentimon's configurations. Its defaults log every prediction to a
+    SQLite file (a fresh one per server run); `-nostore` is the same with the store off, so
+    the store's cost on the hot path is measured in the same run."""
     model = "bundled" if name == "bundled" else str(path)
     cache = config.work_dir / "sentimon-cache"
+
+    def data(server: str) -> Path:
+        return config.work_dir / "data" / f"{name}-{server}"
+
     return [
         baseline_spec(str(path), config.threads),
         sentimon_spec(
             "sentimon-torch",
-            "sentimon, PyTorch backend, no batching",
+            "sentimon, PyTorch backend, no batching, store off",
             model,
             cache,
             config.threads,
@@ -174,10 +182,11 @@ def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
             "transformers",
             "--max-batch-size",
             "1",
+            "--no-store",
         ),
         sentimon_spec(
             "sentimon-onnx",
-            "sentimon, ONNX Runtime int8 + micro-batching (defaults)",
+            "sentimon, ONNX Runtime int8 + micro-batching, prediction log on SQLite (defaults)",
             model,
             cache,
             config.threads,
@@ -185,15 +194,25 @@ def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
             "onnx",
             "--onnx-precision",
             "int8",
+            data_dir=data("sentimon-onnx"),
+        ),
+        sentimon_spec(
+            "sentimon-onnx-nostore",
+            "the same with the store off (no prediction log, no feedback)",
+            model,
+            cache,
+            config.threads,
+            "--no-store",
         ),
         sentimon_spec(
             "sentimon-onnx-2w",
-            "sentimon, ONNX Runtime int8 + micro-batching, 2 inference workers",
+            "sentimon defaults with 2 inference workers",
             model,
             cache,
             config.threads,
             "--inference-workers",
             "2",
+            data_dir=data("sentimon-onnx-2w"),
         ),
     ]
 
@@ -205,6 +224,9 @@ def _run_server(
     tokens: Sequence[int],
     config: BenchConfig,
 ) -> ServerRun:
+    data_dir = spec.env.get("SENTIMON_DATA_DIR")
+    if data_dir:
+        shutil.rmtree(data_dir, ignore_errors=True)  # each run starts with an empty log
     server = Server(spec, config.work_dir / "logs" / model, config.startup_timeout_s)
     try:
         run(

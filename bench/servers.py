@@ -106,14 +106,25 @@ class Server:
 
 
 def sentimon_spec(
-    name: str, label: str, model: str, cache_dir: Path, threads: int, *extra: str
+    name: str,
+    label: str,
+    model: str,
+    cache_dir: Path,
+    threads: int,
+    *extra: str,
+    data_dir: Path | None = None,
 ) -> ServerSpec:
+    """`sentimon serve` with `extra` flags; `data_dir` holds its prediction log (the store
+    is on by default: pass `--no-store` in `extra` for none)."""
     sentimon = str(Path(sys.executable).with_name("sentimon"))
+    env = {"SENTIMON_CACHE_DIR": str(cache_dir), "SENTIMON_NUM_THREADS": str(threads)}
+    if data_dir is not None:
+        env["SENTIMON_DATA_DIR"] = str(data_dir)
     return ServerSpec(
         name=name,
         label=label,
         argv=[sentimon, "serve", "--host", HOST, "--port", "{port}", "--model", model, *extra],
-        env={"SENTIMON_CACHE_DIR": str(cache_dir), "SENTIMON_NUM_THREADS": str(threads)},
+        env=env,
         ready_path="/readyz",
         health_path="/healthz",
         predict_path="/predict",

@@ -51,6 +51,7 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
         ("bundled", "tutorial"),
         ("bundled", "sentimon-torch"),
         ("bundled", "sentimon-onnx"),
+        ("bundled", "sentimon-onnx-nostore"),
         ("bundled", "sentimon-onnx-2w"),
     ]
     assert results["skipped_peers"] == {}
@@ -65,5 +66,10 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
     )
     markdown = (tmp_path / "results.md").read_text()
     assert "| sentimon-onnx |" in markdown and "| target | goal | measured | met |" in markdown
+    assert "| bundled throughput, store on vs off | >= 95% |" in markdown
+    # The store-on servers logged their predictions, each in a fresh SQLite file.
+    work = ROOT / ".cache" / "bench" / "data"
+    for server in ("sentimon-onnx", "sentimon-onnx-2w"):
+        assert (work / f"bundled-{server}" / "sentimon.db").stat().st_size > 0
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (ROOT / "README.md").read_text() == readme_before
