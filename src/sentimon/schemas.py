@@ -74,8 +74,8 @@ class FeedbackIn(BaseModel):
         extra="ignore",
         json_schema_extra={
             "examples": [
-                {"request_id": "8683401bd4c744bb983a5c61807ffd27", "label": "negative"},
-                {"request_id": "8683401bd4c744bb983a5c61807ffd27", "correct": True},
+                {"request_id": "01a2306752867458ac0e8d1790b8b2bb", "label": "negative"},
+                {"request_id": "01a2306752867458ac0e8d1790b8b2bb", "correct": True},
             ]
         },
     )

@@ -95,7 +95,24 @@ def _urls_table(stack: Stack) -> Table:
     table.add_row("node-exporter", urls["node_exporter"], "/metrics")
     table.add_row("alert webhook", urls["webhook"], "receives every notification")
     table.add_row("data and logs", str(stack.data_dir), "")
+    table.add_row("prediction log", _prediction_log(), "feedback: POST /feedback")
     return table
+
+
+def _prediction_log() -> str:
+    """Where the API keeps predictions and feedback (its own settings, from the environment)."""
+    from pydantic import ValidationError
+
+    from sentimon.config import Settings
+    from sentimon.store.engine import database_url, describe
+
+    try:
+        settings = Settings()
+    except ValidationError:
+        return "(see the API's log)"
+    if not settings.store:
+        return "off (SENTIMON_STORE=false)"
+    return describe(database_url(settings.database_url, settings.data_dir))
 
 
 def _watch(stack: Stack, console: Console) -> None:
