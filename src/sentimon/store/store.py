@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,6 +34,24 @@ from sentimon.store.writer import PredictionWriter, Row, WriterLimits
 log = logging.getLogger("sentimon.store")
 T = TypeVar("T")
 
+
+class Logged(NamedTuple):
+    """An answered text as the event loop queues it for the prediction log."""
+
+    id: str
+    at: float
+    request_id: str
+    endpoint: str
+    model: str
+    revision: str
+    prediction: Prediction
+    text: str
+
+
+def _logged_id(item: Logged) -> str:
+    return item.id
+
+
 # A prediction this young may still be queued on another replica: look once more.
 _IN_FLIGHT = timedelta(seconds=10)
 _RETRY_AFTER = {"Retry-After": "5"}
@@ -49,7 +68,7 @@ class PredictionStore:
         self._retention = timedelta(days=settings.retention_days)
         self._max_rows = settings.retention_max_rows
         self._flush_s = settings.store_flush_ms / 1000
-        self.writer = PredictionWriter(
+        self.writer: PredictionWriter[Logged] = PredictionWriter(
             self.engine,
             metrics,
             self.health,
@@ -58,6 +77,8 @@ class PredictionStore:
                 batch_size=settings.store_batch_size,
                 flush_interval_s=self._flush_s,
             ),
+            key=_logged_id,
+            to_row=self._row,
             prepare=lambda: upgrade(self.engine),
             housekeeping=self.apply_retention,
             housekeeping_interval_s=settings.retention_interval_s,
@@ -84,26 +105,33 @@ class PredictionStore:
         texts: Sequence[str],
         predictions: Sequence[Prediction],
     ) -> None:
-        """Queue one row per answered text; never blocks, never raises for the database."""
-        now = datetime.now(UTC)
-        rows: list[Row] = [
-            {
-                "id": prediction_id,
-                "created_at": now,
-                "request_id": request_id,
-                "endpoint": endpoint,
-                "model": model.name,
-                "revision": model.revision,
-                "label": p.label,
-                "score": p.score,
-                "probabilities": p.probabilities,
-                "tokens": p.tokens,
-                "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
-                "text": text if self._store_text else None,
-            }
-            for prediction_id, text, p in zip(ids, texts, predictions, strict=True)
-        ]
-        self.writer.submit(rows)
+        """Queue one row per answered text; never blocks, never raises for the database.
+        Called on the event loop, so it only packs what the row needs."""
+        now = time.time()
+        self.writer.submit(
+            [
+                Logged(i, now, request_id, endpoint, model.name, model.revision, p, text)
+                for i, text, p in zip(ids, texts, predictions, strict=True)
+            ]
+        )
+
+    def _row(self, item: Logged) -> Row:
+        """A prediction-log row, made on the writer's thread."""
+        p = item.prediction
+        return {
+            "id": item.id,
+            "created_at": datetime.fromtimestamp(item.at, UTC),
+            "request_id": item.request_id,
+            "endpoint": item.endpoint,
+            "model": item.model,
+            "revision": item.revision,
+            "label": p.label,
+            "score": p.score,
+            "probabilities": p.probabilities,
+            "tokens": p.tokens,
+            "text_sha256": hashlib.sha256(item.text.encode()).hexdigest(),
+            "text": item.text if self._store_text else None,
+        }
 
     def apply_retention(self) -> None:
         deleted = apply_retention(self.engine, self._retention, self._max_rows, datetime.now(UTC))

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sentimon.metrics.store import StoreMetrics
 from sentimon.store.engine import upgrade
 from sentimon.store.health import StoreHealth
-from sentimon.store.writer import PredictionWriter, WriterLimits
+from sentimon.store.writer import PredictionWriter, Row, WriterLimits
 from tests.integration.store.helpers import count, engine_for, ids, row, store_metrics
 from tests.postgres import remove, start_postgres
 
@@ -40,12 +40,20 @@ def parts(database_url: str) -> Iterator[tuple[Engine, StoreMetrics, CollectorRe
 
 
 def writer_for(
-    engine: Engine, metrics: StoreMetrics, limits: WriterLimits, **kwargs: object
-) -> PredictionWriter:
+    engine: Engine, metrics: StoreMetrics, limits: WriterLimits
+) -> PredictionWriter[Row]:
     health = StoreHealth(metrics, "test")
-    writer = PredictionWriter(engine, metrics, health, limits, **kwargs)  # type: ignore[arg-type]
+    writer = PredictionWriter(engine, metrics, health, limits, key=row_id, to_row=same)
     writer.start()
     return writer
+
+
+def row_id(item: Row) -> str:
+    return str(item["id"])
+
+
+def same(item: Row) -> Row:
+    return item
 
 
 def test_rows_are_written_in_batches_and_counted(
@@ -82,7 +90,9 @@ def test_a_full_queue_drops_and_counts_without_blocking(
     engine, metrics, registry = parts
     health = StoreHealth(metrics, "test")
     # Not started: nothing drains the queue.
-    writer = PredictionWriter(engine, metrics, health, WriterLimits(queue_size=5))
+    writer = PredictionWriter(
+        engine, metrics, health, WriterLimits(queue_size=5), key=row_id, to_row=same
+    )
     started = time.perf_counter()
     writer.submit([row(f"q{i}") for i in range(8)])
     writer.submit([row("late")])
@@ -142,6 +152,8 @@ def test_a_database_down_at_start_is_migrated_once_it_comes_up() -> None:
             metrics,
             health,
             WriterLimits(flush_interval_s=0.02, max_backoff_s=0.2),
+            key=row_id,
+            to_row=same,
             prepare=lambda: upgrade(engine),
         )
         writer.start()
