@@ -1,0 +1,1 @@
+"""Drift detection and label-free accuracy: reference profiles, statistics, counters."""
