@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     log_input_text: bool = False
     """Write the raw input text to the logs (off: only its length is logged)."""
 
+    drift: bool = True
+    """Drift metrics and the label-free accuracy estimate, measured against the model's
+    reference profile (without one they are off, and `GET /info` says why)."""
+
+    reference_profile: Path | None = None
+    """Reference profile for drift; default: the model folder's `reference_profile.json`
+    (build one with `sentimon model profile`)."""
+
     store: bool = True
     """Keep a log of predictions and accept feedback on them (`POST /feedback`); off: neither."""
 

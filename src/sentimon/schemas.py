@@ -144,6 +144,26 @@ class Int8Out(BaseModel):
     description: str
 
 
+class DriftOut(BaseModel):
+    """Whether drift and the label-free accuracy estimate are measured, and against what."""
+
+    available: bool
+    reason: str | None = Field(
+        default=None, description="Why there are no drift metrics (when not available)."
+    )
+    profile: str | None = Field(default=None, description="The reference profile file.")
+    reference: str | None = Field(default=None, description="What the reference holds.")
+    calibration: str | None = Field(
+        default=None, description="`temperature`, `isotonic` or `none`."
+    )
+    reference_accuracy: float | None = Field(
+        default=None, description="Accuracy on the reference's labelled texts."
+    )
+    skipped: list[str] = Field(
+        default_factory=list, description="What the profile could not hold, and why."
+    )
+
+
 class InfoOut(BaseModel):
     service: str
     version: str
@@ -154,4 +174,5 @@ class InfoOut(BaseModel):
     labels: list[str]
     max_tokens: int
     int8: Int8Out | None = Field(description="Set when the backend is ONNX int8.")
+    drift: DriftOut
     limits: dict[str, int | float]

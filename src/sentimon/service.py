@@ -11,13 +11,17 @@ from dataclasses import dataclass
 
 from sentimon.batching.batcher import BatchLimits, MicroBatcher
 from sentimon.config import Settings
+from sentimon.drift.counters import DriftCounters
+from sentimon.drift.reference import ProfileError, ReferenceProfile, find_profile
 from sentimon.errors import InvalidFeedback, ModelNotReady, StoreDisabled
 from sentimon.metrics.definitions import Metrics
+from sentimon.metrics.drift import build_drift_metrics
 from sentimon.model.base import ModelInfo, Prediction, SentimentModel
 from sentimon.store.feedback import FeedbackResult
 from sentimon.store.store import PredictionStore
 
 log = logging.getLogger("sentimon.predictions")
+drift_log = logging.getLogger("sentimon.drift")
 
 
 @dataclass
@@ -32,6 +36,11 @@ class SentimentService:
     batcher: MicroBatcher | None = None
     warmed_up: bool = False
     not_ready_reason: str = "model is loading"
+    reference: ReferenceProfile | None = None
+    """The reference drift is measured against; None when drift is off (see drift_off)."""
+    drift_off: str | None = "model is loading"
+    """Why there are no drift metrics, in words; None when they are exported."""
+    drift: DriftCounters | None = None
 
     @property
     def ready(self) -> bool:
@@ -67,6 +76,36 @@ class SentimentService:
         )
         self.batcher.start()
         self.metrics.init_model_series(info)
+        self._start_drift(info)
+
+    def _start_drift(self, info: ModelInfo) -> None:
+        """Export drift metrics when the model has a usable reference profile; otherwise
+        export none (never zeros) and keep the reason for /info and the log."""
+        if self.drift is not None:
+            return
+        if not self.settings.drift:
+            self.drift_off = "drift is off (SENTIMON_DRIFT=false)"
+        else:
+            try:
+                self.reference = find_profile(info, self.settings.reference_profile)
+            except ProfileError as exc:
+                self.drift_off = str(exc)
+        if self.reference is None:
+            drift_log.warning(
+                "no drift metrics: %s",
+                self.drift_off,
+                extra={"event": "drift_off", "reason": self.drift_off},
+            )
+            return
+        metrics = build_drift_metrics(self.metrics.registry, self.reference)
+        self.drift = DriftCounters(info.labels, self.reference.calibration, metrics)
+        self.drift_off = None
+        drift_log.info(
+            "drift measured against the reference profile %s: %s",
+            self.reference.path,
+            self.reference.summary(),
+            extra={"event": "drift_reference", "path": str(self.reference.path)},
+        )
 
     async def warm_up(self) -> None:
         """One real inference; only after it passes is the service ready."""
@@ -109,6 +148,8 @@ class SentimentService:
         for p in predictions:
             self.metrics.predictions.labels(sentiment=p.label, endpoint=endpoint).inc()
             self.metrics.confidence.labels(sentiment=p.label).observe(p.score)
+        if self.drift is not None:
+            self.drift.observe(predictions)
         self._log(texts, predictions, endpoint, elapsed)
         if self.store is not None and self.model is not None:
             self.store.log_predictions(

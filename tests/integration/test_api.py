@@ -14,6 +14,7 @@ from sentimon import __version__
 from sentimon.app import create_app
 from sentimon.config import Settings
 from tests.fakes import BlockingModel, FailingModel, FakeModel, fake_prediction
+from tests.integration.test_drift_api import NO_PROFILE
 
 
 def test_welcome_links_to_the_rest(client: TestClient) -> None:
@@ -164,6 +165,7 @@ def test_health_ready_and_info(client: TestClient) -> None:
         "labels": ["negative", "neutral", "positive"],
         "max_tokens": 128,
         "int8": None,
+        "drift": NO_PROFILE,
         "limits": {
             "max_text_chars": 280,
             "max_batch_items": 8,

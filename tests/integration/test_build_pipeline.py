@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sentimon.drift.reference import check_matches, load_profile
 from sentimon.model.build import pipeline, sources
 from sentimon.model.build.pipeline import BuildConfig, build_model
 from sentimon.model.build.sources import PinnedPackage, SourceError, sha256_of
@@ -119,6 +120,11 @@ def test_build_writes_a_servable_documented_model(pinned: Path, tmp_path: Path) 
     assert model.info.labels == ("negative", "neutral", "positive")
     [prediction] = model.predict(["i love this"])
     assert prediction.label in model.info.labels
+    profile = load_profile(output / "reference_profile.json")
+    check_matches(profile, model.info)
+    assert profile.n == 12 and profile.labelled is not None
+    assert profile.calibration is not None
+    assert profile.calibration.fitted_on == "the validation tweets (6 texts)"
     card = (output / "README.md").read_text()
     assert f"# {pipeline.MODEL_NAME} ({meta['revision']})" in card
     tweets = meta["metrics"]["test"]["tweets"]

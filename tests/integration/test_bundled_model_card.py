@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from sentimon.config import BUNDLED_MODEL_DIR, Settings
+from sentimon.drift.reference import load_profile
 from sentimon.model.build.fidelity import evaluate
 from sentimon.model.build.pipeline import ids_digest, load_splits
 from sentimon.model.loader import load_model
@@ -53,6 +54,23 @@ def test_the_card_states_what_the_model_is(meta: dict[str, Any]) -> None:
     assert f"accuracy {tweets['accuracy']:.3f}, macro-F1 {tweets['macro_f1']:.3f}" in card
     for requirement in meta["sources"]:
         assert requirement in card
-    profile = json.loads((BUNDLED_MODEL_DIR / "reference_profile.json").read_text())
-    assert set(profile["label_shares"]) == {"negative", "neutral", "positive"}
-    assert sum(profile["label_shares"].values()) == pytest.approx(1.0, abs=1e-4)
+    profile = load_profile(BUNDLED_MODEL_DIR / "reference_profile.json")
+    assert set(profile.label_shares) == {"negative", "neutral", "positive"}
+    assert sum(profile.label_shares.values()) == pytest.approx(1.0, abs=1e-4)
+    assert (profile.model, profile.revision) == (meta["name"], meta["revision"])
+    # The drift reference is the card's model on the card's test tweets.
+    assert profile.labelled is not None
+    assert profile.labelled.accuracy == pytest.approx(tweets["accuracy"], abs=1e-4)
+    assert profile.n == meta["split"]["counts"]["tweets"]["test"]
+    calibration = meta["calibration"]
+    assert profile.calibration is not None
+    assert (
+        profile.calibration.fitted_on
+        == calibration["fitted_on"]
+        == ("the validation tweets (420 texts)")
+    )
+    held_out = calibration["test_tweets"]
+    assert (
+        f"on the 840 held-out test tweets: {held_out['ece_before']:.3f} before, "
+        f"{held_out['ece_after']:.3f} after" in card
+    )

@@ -43,6 +43,10 @@ def serve(
     log_input_text: Annotated[
         bool | None, flag("log_input_text", "--log-input-text/--no-log-input-text")
     ] = None,
+    drift: Annotated[bool | None, flag("drift", "--drift/--no-drift")] = None,
+    reference_profile: Annotated[
+        Path | None, flag("reference_profile", "--reference-profile")
+    ] = None,
     store: Annotated[bool | None, flag("store", "--store/--no-store")] = None,
     database_url: Annotated[str | None, flag("database_url", "--database-url")] = None,
     data_dir: Annotated[Path | None, flag("data_dir", "--data-dir")] = None,
@@ -84,6 +88,8 @@ def serve(
         log_file_max_bytes=log_file_max_bytes,
         log_file_backups=log_file_backups,
         log_input_text=log_input_text,
+        drift=drift,
+        reference_profile=reference_profile,
         store=store,
         database_url=database_url,
         data_dir=data_dir,

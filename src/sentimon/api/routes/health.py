@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from sentimon import __version__
 from sentimon.api.deps import get_service
-from sentimon.schemas import HealthOut, InfoOut, Int8Out, ReadyOut
+from sentimon.schemas import DriftOut, HealthOut, InfoOut, Int8Out, ReadyOut
 from sentimon.service import SentimentService
 
 router = APIRouter(tags=["health"])
@@ -51,6 +51,7 @@ async def info(service: SentimentService = Depends(get_service)) -> InfoOut:
         labels=list(model.labels),
         max_tokens=model.max_tokens,
         int8=Int8Out(**dataclasses.asdict(model.int8)) if model.int8 else None,
+        drift=_drift(service),
         limits={
             "max_text_chars": s.max_text_chars,
             "max_batch_items": s.max_batch_items,
@@ -58,4 +59,18 @@ async def info(service: SentimentService = Depends(get_service)) -> InfoOut:
             "max_queue_size": s.max_queue_size,
             "request_timeout_s": s.request_timeout_s,
         },
+    )
+
+
+def _drift(service: SentimentService) -> DriftOut:
+    reference = service.reference
+    if reference is None:
+        return DriftOut(available=False, reason=service.drift_off)
+    return DriftOut(
+        available=True,
+        profile=str(reference.path),
+        reference=reference.summary(),
+        calibration=reference.calibration.method if reference.calibration else "none",
+        reference_accuracy=reference.labelled.accuracy if reference.labelled else None,
+        skipped=list(reference.skipped),
     )

