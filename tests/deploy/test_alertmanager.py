@@ -116,6 +116,7 @@ def test_a_critical_inhibits_exactly_the_warnings_of_its_family() -> None:
         *((source, target) for source in fast for target in slow_burns),
         ("SentimentHighLatencyP99", "SentimentHighLatencyP95"),
         ("SentimentLowConfidence", "SentimentConfidenceDegraded"),
+        ("SentimentLabelMixDrift", "SentimentLabelMixDriftInfo"),
         ("SentimentFeedbackStoreDown", "SentimentStoreDroppingWrites"),
     }
 

@@ -11,7 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from sentimon.config import BUNDLED_MODEL_DIR
+from sentimon.drift.reference import PROFILE_FILE, load_profile
 from sentimon.metrics.definitions import build_metrics
+from sentimon.metrics.drift import build_drift_metrics
 from tests.deploy._files import (
     ALERT_RULES,
     PROMETHEUS_CONFIG,
@@ -132,6 +135,9 @@ def test_the_metric_name_scanner_ignores_labels_and_recorded_names() -> None:
 def test_sentiment_metrics_in_the_rules_exist_in_the_registry() -> None:
     registry = CollectorRegistry()
     build_metrics(registry, process_collectors=False)
+    # The drift metrics exist with a reference profile (the bundled model's has labels, so
+    # the reference accuracy and BBSE weights too).
+    build_drift_metrics(registry, load_profile(BUNDLED_MODEL_DIR / PROFILE_FILE))
     exposed = _exposed_names(registry)
     used = _metrics_used("sentiment_")
     assert len(used) >= 8, used
@@ -198,6 +204,11 @@ def test_the_catalogue_is_complete() -> None:
         "SentimentLowConfidence": {"warning"},
         "SentimentConfidenceDegraded": {"info"},
         "SentimentLowFeedbackAccuracy": {"warning"},
+        "SentimentLabelMixDrift": {"warning"},
+        "SentimentLabelMixDriftInfo": {"info"},
+        "SentimentConfidenceDrift": {"warning"},
+        "SentimentInputLengthDrift": {"warning"},
+        "SentimentEstimatedAccuracyDrop": {"warning"},
         "SentimentFeedbackStoreDown": {"critical"},
         "SentimentStoreDroppingWrites": {"warning"},
         "TargetDown": {"warning"},
