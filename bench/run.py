@@ -162,15 +162,25 @@ def _model_info(name: str, path: Path, tokens: Sequence[int]) -> ModelInfo:
 
 def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
     """The tutorial and sentimon's configurations. Its defaults log every prediction to a
-    SQLite file (a fresh one per server run); `-nostore` is the same with the store off, so
-    the store's cost on the hot path is measured in the same run."""
+    SQLite file (a fresh one per server run) and measure drift against the model's reference
+    profile (the bundled model has one); `-nostore` and `-nodrift` are the same with one of
+    them off, so each one's cost on the hot path is measured in the same run."""
     model = "bundled" if name == "bundled" else str(path)
     cache = config.work_dir / "sentimon-cache"
 
     def data(server: str) -> Path:
         return config.work_dir / "data" / f"{name}-{server}"
 
-    return [
+    nodrift = sentimon_spec(
+        "sentimon-onnx-nodrift",
+        "the same with drift off (no drift or estimated-accuracy metrics)",
+        model,
+        cache,
+        config.threads,
+        "--no-drift",
+        data_dir=data("sentimon-onnx-nodrift"),
+    )
+    servers = [
         baseline_spec(str(path), config.threads),
         sentimon_spec(
             "sentimon-torch",
@@ -186,7 +196,8 @@ def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
         ),
         sentimon_spec(
             "sentimon-onnx",
-            "sentimon, ONNX Runtime int8 + micro-batching, prediction log on SQLite (defaults)",
+            "sentimon, ONNX Runtime int8 + micro-batching, prediction log on SQLite, drift "
+            "where the model has a reference profile (defaults)",
             model,
             cache,
             config.threads,
@@ -215,6 +226,9 @@ def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
             data_dir=data("sentimon-onnx-2w"),
         ),
     ]
+    if name == "bundled":  # the only model here with a reference profile: drift runs on it
+        servers.insert(-1, nodrift)
+    return servers
 
 
 def _run_server(
