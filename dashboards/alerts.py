@@ -19,6 +19,15 @@ ROOT = Path(__file__).resolve().parent.parent
 ALERTS_FILE = ROOT / "deploy" / "prometheus" / "rules" / "alerts.yaml"
 RECORDING_FILE = ROOT / "deploy" / "prometheus" / "rules" / "recording.yaml"
 
+# Alerts on a drift statistic's chi-square: each compares with a critical-value series, so its
+# first comparison with a number is the N it needs.
+DRIFT_ALERTS = (
+    "SentimentLabelMixDrift",
+    "SentimentLabelMixDriftInfo",
+    "SentimentConfidenceDrift",
+    "SentimentInputLengthDrift",
+)
+
 _COMPARISONS = frozenset({">", "<", ">=", "<=", "==", "!="})
 
 
@@ -41,6 +50,14 @@ class Alert:
     def comparisons(self) -> list[float]:
         """The numbers of all comparisons, left to right (the threshold, then conditions)."""
         return _find(self.expr, _COMPARISONS, first=False)
+
+    @property
+    def subtrahend(self) -> float:
+        """The number the expression's first subtraction takes away (a margin below a line)."""
+        found = _find(self.expr, frozenset({"-"}))
+        if not found:
+            raise ValueError(f"alert {self.name} subtracts no number: {self.expr!r}")
+        return found[0]
 
     @property
     def divisor(self) -> float:
@@ -131,6 +148,9 @@ class Thresholds:
     disk_fstype_exclude: str  # HostLowDiskSpace: regex of filesystem types it ignores
     accuracy_target: float  # SentimentLowFeedbackAccuracy: target feedback agreement
     feedback_min: float  # SentimentLowFeedbackAccuracy: feedbacks needed in its window
+    drift_n_min: float  # the drift alerts (label mix, confidence, input length): N in 5m
+    accuracy_drop_n_min: float  # SentimentEstimatedAccuracyDrop: predictions needed in 1h
+    accuracy_drop_margin: float  # SentimentEstimatedAccuracyDrop: fires this far below reference
     error_budget: float  # 1 - SLO: the burn-rate alerts divide the 5xx ratio by it
     burn_rates: dict[str, float]  # long window -> burn-rate factor of SentimentErrorBudgetBurn
     runbooks: dict[str, str]  # alert name -> runbook URL
@@ -153,6 +173,10 @@ def load_thresholds(path: Path = ALERTS_FILE) -> Thresholds:
     burns = [alert for alert in alerts if alert.name == "SentimentErrorBudgetBurn"]
     if not burns:
         raise ValueError(f"{path} has no SentimentErrorBudgetBurn alerts")
+    # The drift alerts gate on N first (`... and on (job) n5m >= 500`): one line on the panels.
+    gates = {name: get(name).threshold for name in DRIFT_ALERTS}
+    if len(set(gates.values())) != 1:
+        raise ValueError(f"the drift alerts gate on different N: {gates}")
     budgets = {alert.divisor for alert in burns}
     if len(budgets) != 1:
         raise ValueError(f"SentimentErrorBudgetBurn alerts use different budgets: {budgets}")
@@ -173,6 +197,9 @@ def load_thresholds(path: Path = ALERTS_FILE) -> Thresholds:
         ),
         accuracy_target=get("SentimentLowFeedbackAccuracy").threshold,
         feedback_min=get("SentimentLowFeedbackAccuracy").comparisons[1],
+        drift_n_min=gates[DRIFT_ALERTS[0]],
+        accuracy_drop_n_min=get("SentimentEstimatedAccuracyDrop").threshold,
+        accuracy_drop_margin=get("SentimentEstimatedAccuracyDrop").subtrahend,
         error_budget=budgets.pop(),
         burn_rates={alert.labels["long_window"]: alert.threshold for alert in burns},
         runbooks={alert.name: alert.runbook_url for alert in alerts},

@@ -1,10 +1,15 @@
-"""Drift & feedback: how often user feedback agrees with the model, per class, and the health
-of the prediction log and feedback store it depends on. (Drift panels join in a later issue.)
+"""Drift & feedback: is the model still seeing the traffic it was built for, and is it still
+right? Drift of the label mix, confidence and input length against the model's reference
+profile (the rows of `dashboards.drift`); the label-free accuracy estimate (CBPE, with the
+BBSE cross-check) beside the reference accuracy and the feedback agreement; how often user
+feedback agrees with the model, per class; and the health of the prediction log and feedback
+store feedback depends on. Text drift joins when its counters exist (see `dashboards.drift`).
 
-Every statistic comes from the `sentimon.rules.feedback` recording rules, which sum the
-confusion-matrix counter over the fleet before dividing. Feedback is sparse and biased, so
+Every statistic comes from the `sentimon.rules.drift` and `sentimon.rules.feedback` recording
+rules, which sum counters over the fleet before dividing. Feedback is sparse and biased, so
 agreement is always shown with its n and Wilson interval; with no feedback in a window the
-statistics are NaN ("no feedback"), not 0.
+statistics are NaN ("no feedback"), not 0. Drift and the estimate are absent without a
+reference profile ("not measured"), never 0.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
+from dashboards import drift
 from dashboards.alerts import Thresholds
 from dashboards.common import (
     FEEDBACK_UID,
@@ -27,13 +33,14 @@ from dashboards.common import (
     steps,
 )
 from dashboards.panels import UP_DOWN, Panels, Q
-from dashboards.promql import or_nan, quantile, rate
+from dashboards.promql import or_nan, quantile, rate, selector
 
 TITLE = "sentimon / Drift & feedback"
 NO_FEEDBACK = "no feedback"
 ROWS_PER_S = "suffix: rows/s"
 WINDOWS = {"1h": "last hour", "1d": "last day"}
 LOW_ACCURACY = ("SentimentLowFeedbackAccuracy",)
+ACCURACY_DROP = ("SentimentEstimatedAccuracyDrop",)
 STORE_ALERTS = ("SentimentFeedbackStoreDown", "SentimentStoreDroppingWrites")
 PanelList = list[Builder[model.Panel]]
 
@@ -61,9 +68,13 @@ def build(th: Thresholds) -> model.Dashboard:
     return assemble(
         FEEDBACK_UID,
         TITLE,
-        "Feedback agreement with its n and Wilson interval, per-class precision, recall and "
-        "F1, and the prediction log and feedback store. Drift comes in a later release.",
+        "Drift of the label mix, confidence and input length against the model's reference "
+        "profile; the label-free accuracy estimate beside the reference accuracy and the "
+        "feedback agreement; feedback agreement with its n and Wilson interval, per-class "
+        "precision, recall and F1; and the prediction log and feedback store.",
         [
+            *drift.rows(p, th),
+            Row("Label-free accuracy", _estimate_row(p, th)),
             Row("Feedback agreement", _agreement_row(p, th, target, agreement_steps, enough)),
             Row("Per class", _class_row(p)),
             Row("Feedback traffic", _traffic_row(p, th)),
@@ -72,6 +83,184 @@ def build(th: Thresholds) -> model.Dashboard:
         variables=[job_variable()],
         tags=["model", "feedback"],
     )
+
+
+def _estimate_row(p: Panels, th: Thresholds) -> PanelList:
+    margin = f"{th.accuracy_drop_margin:g}"
+    gate = f"{th.accuracy_drop_n_min:g}"
+    estimate = selector("job:sentiment_estimated_accuracy:ratio1h")
+    reference = selector("job:sentiment_reference_accuracy:max")
+    bbse = selector("job:sentiment_bbse_accuracy:ratio1h")
+    n = selector("job:sentiment_label_mix:n1h")
+    estimated_f1 = selector("job_sentiment:sentiment_estimated_f1:ratio1h")
+    cbpe = (
+        "the mean calibrated top-label probability of the predictions (CBPE; the calibration "
+        "is fitted on the reference profile's validation texts)"
+    )
+    absent = (
+        f'Absent ("{drift.NOT_MEASURED}") without a reference profile (GET /info says why) '
+        "or with no predictions in the hour."
+    )
+    return [
+        p.stat(
+            "Estimated accuracy (1h)",
+            Doc(
+                f"Accuracy on the last hour's traffic, all replicas, estimated without labels: "
+                f"{cbpe}. Sound while texts keep meaning what they meant (covariate shift); "
+                f"under label shift about a point high (see BBSE). {absent}",
+                f"More than {margin} below the reference accuracy with at least {gate} "
+                "predictions in the hour, for 30 minutes: the alert fires. It cannot see "
+                "concept drift (the same text now meaning another label): the feedback can.",
+                ACCURACY_DROP,
+            ),
+            "percentunit",
+            [Q(drift.measured(estimate))],
+            decimals=1,
+            nan_text=drift.NOT_MEASURED,
+            span=5,
+        ),
+        p.stat(
+            "Reference accuracy",
+            Doc(
+                "Accuracy of the model on the reference profile's labelled texts: the "
+                "baseline the estimate is compared with. Absent (not measured) when the "
+                "profile was built from texts without labels, or two model revisions serve.",
+                f"The estimate more than {margin} below it: SentimentEstimatedAccuracyDrop.",
+                ACCURACY_DROP,
+            ),
+            "percentunit",
+            [Q(drift.measured(reference))],
+            decimals=1,
+            nan_text=drift.NOT_MEASURED,
+            graph=False,
+            span=5,
+        ),
+        p.stat(
+            "BBSE accuracy (1h)",
+            Doc(
+                "Cross-check of the estimate under label shift (black-box shift estimation): "
+                "the reference confusion matrix, inverted, applied to the last hour's predicted "
+                "label shares. Needs a labelled profile in which every label was predicted; "
+                f"like the drift statistics it is absent while two model revisions serve. {absent}",
+                "Far from the CBPE estimate: the shift is not a pure label shift (new kinds of "
+                "text), so neither estimate is safe; trust the feedback.",
+                ACCURACY_DROP,
+            ),
+            "percentunit",
+            [Q(drift.measured(bbse))],
+            decimals=1,
+            nan_text=drift.NOT_MEASURED,
+            span=5,
+        ),
+        p.stat(
+            "Estimated macro-F1 (1h)",
+            Doc(
+                "Mean over labels of the estimated F1 (2 x expected right predictions of the "
+                "label / (predicted as it + expected truly it)), last hour, all replicas. "
+                f"{absent}",
+                "Falling while the estimated accuracy holds: a minority label degrades.",
+            ),
+            "percentunit",
+            [Q(drift.measured(selector("job:sentiment_estimated_f1:macro1h")))],
+            decimals=1,
+            nan_text=drift.NOT_MEASURED,
+            span=5,
+        ),
+        p.stat(
+            "Predictions in the estimate (1h)",
+            Doc(
+                "Predictions over the last hour, all replicas: the n of the estimates (their "
+                "noise is about 0.15 / sqrt(n)).",
+                f"Under {gate}: the accuracy-drop alert does not judge.",
+                ACCURACY_DROP,
+            ),
+            "short",
+            [Q(n)],
+            thresholds=steps("orange", (th.accuracy_drop_n_min, "green")),
+            decimals=0,
+            span=4,
+        ),
+        p.timeseries(
+            "Estimated accuracy against the reference and feedback",
+            Doc(
+                f"Label-free estimate, {cbpe}, over a sliding 5 minutes and hour; the "
+                f"reference accuracy and the alert line {margin} below it (dashed); the BBSE "
+                "cross-check; and the feedback agreement over the last hour with its Wilson "
+                "95% band and its n (right axis). The estimate covers every prediction, the "
+                "feedback only those users answered.",
+                f"The 1h estimate under the alert line (with n >= {gate}): the model is likely "
+                "less accurate than on its reference. Feedback well under a steady estimate: "
+                "concept drift, which no label-free estimate sees.",
+                (*ACCURACY_DROP, *LOW_ACCURACY),
+            ),
+            "percentunit",
+            [
+                Q(selector("job:sentiment_estimated_accuracy:ratio5m"), "estimated (5m)"),
+                Q(estimate, "estimated (1h)"),
+                Q(reference, "reference"),
+                Q(f"{reference} - {margin}", f"alert line (reference - {margin})"),
+                Q(bbse, "BBSE (1h)"),
+                Q(_agreement("agreement:ratio", "1h"), "feedback agreement (1h)"),
+                Q(_agreement("agreement:wilson95_upper", "1h"), "feedback 95% upper"),
+                Q(_agreement("agreement:wilson95_lower", "1h"), "feedback 95% lower"),
+                Q(_n("1h"), "feedback n (1h)"),
+            ],
+            band=("feedback 95% upper", "feedback 95% lower"),
+            dashed=["^reference$", "^alert line"],
+            right_axis={"^feedback n": "short"},
+            span=24,
+        ),
+        p.timeseries(
+            "F1 by class: estimated and feedback over time (1h)",
+            Doc(
+                "Per-class F1 over a sliding hour: estimated without labels (solid) and from "
+                "feedback (dashed, same colour; gaps where a class had no feedback).",
+                "One class's estimate falling while the others hold: that class degrades. "
+                "Feedback F1 well under the estimate: the estimate is too kind there.",
+                (*ACCURACY_DROP, *LOW_ACCURACY),
+            ),
+            "percentunit",
+            [
+                Q(estimated_f1, "{{sentiment}} estimated"),
+                Q(_per_class("f1:ratio", "1h"), "{{sentiment}} feedback"),
+            ],
+            dashed=[" feedback$"],
+            colors=drift.SENTIMENT_COLORS,
+            min_value=0,
+            max_value=1,
+            span=12,
+        ),
+        p.table(
+            "F1 by class: estimated and feedback (1h)",
+            Doc(
+                "Per class over the last hour: estimated F1 (label-free), F1 from feedback, "
+                "and the feedbacks behind it (predicted as the class).",
+                "A class with a low estimate and little feedback: ask for feedback on it.",
+                (*ACCURACY_DROP, *LOW_ACCURACY),
+            ),
+            "percentunit",
+            [
+                Q(f"{estimated_f1} + 0", instant=True, table=True),
+                Q(_per_class("f1:ratio", "1h"), instant=True, table=True),
+                Q(
+                    'job_sentiment:sentiment_feedback_predicted:increase1h{job="$job"} + 0',
+                    instant=True,
+                    table=True,
+                ),
+            ],
+            hide=("Time", "job", "__name__"),
+            rename={
+                "Value #A": "estimated F1",
+                "Value #B": "feedback F1",
+                "Value #C": "feedback n",
+            },
+            merge=True,
+            decimals=3,
+            nan_text=NO_FEEDBACK,
+            units={"feedback n": "short"},
+            span=12,
+        ),
+    ]
 
 
 def _agreement_row(
@@ -228,6 +417,7 @@ def _class_row(p: Panels) -> PanelList:
             merge=True,
             decimals=3,
             nan_text=NO_FEEDBACK,
+            units={"predicted (n)": "short", "actual (n)": "short"},
             span=14,
         ),
         p.timeseries(

@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from grafana_foundation_sdk.builders import common as cb
-from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import (
+    barchart,
     gauge,
     heatmap,
     logs,
@@ -24,6 +23,8 @@ from grafana_foundation_sdk.builders import (
     table,
     timeseries,
 )
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.cog import variants
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.models import common
@@ -37,6 +38,7 @@ from dashboards.common import GRAPH_HEIGHT, LOKI, PROMETHEUS, STAT_HEIGHT, Doc, 
 P = TypeVar(
     "P",
     timeseries.Panel,
+    barchart.Panel,
     stat.Panel,
     gauge.Panel,
     heatmap.Panel,
@@ -142,12 +144,22 @@ class Panels:
         min_value: float | None = None,
         max_value: float | None = None,
         band: tuple[str, str] | None = None,
+        dashed: Sequence[str] = (),
+        colors: Mapping[str, str] | None = None,
+        right_axis: Mapping[str, str] | None = None,
+        log_scale: bool = False,
         span: int = 12,
         height: int = GRAPH_HEIGHT,
         links: Sequence[Builder[model.DashboardLink]] = (),
         datasource: model.DataSourceRef = PROMETHEUS,
     ) -> timeseries.Panel:
-        """`band=(upper, lower)`: shade between the series with those legends (an interval)."""
+        """`band=(upper, lower)`: shade between the series with those legends (an interval).
+
+        Series picked by a regex on their legend: `dashed` draws them dashed (a reference or an
+        alert line), `colors` gives them a fixed colour (regex -> colour), `right_axis` puts
+        them on a right-hand axis in another unit (regex -> unit, e.g. the N of a test).
+        `log_scale`: a base-10 y axis (p-values).
+        """
         panel = self._common(
             timeseries.Panel(),
             title,
@@ -192,6 +204,23 @@ class Panels:
                 ],
             ).override_by_name(
                 lower, [*line, model.DynamicConfigValue(id_val="custom.fillOpacity", value=0)]
+            )
+        for pattern in dashed:
+            panel = panel.override_by_regexp(pattern, [_DASHED])
+        for pattern, color in (colors or {}).items():
+            panel = panel.override_by_regexp(pattern, [_fixed_color(color)])
+        for pattern, axis_unit in (right_axis or {}).items():
+            panel = panel.override_by_regexp(
+                pattern,
+                [
+                    model.DynamicConfigValue(id_val="unit", value=axis_unit),
+                    model.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+                    model.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
+                ],
+            )
+        if log_scale:
+            panel = panel.scale_distribution(
+                cb.ScaleDistributionConfig().type(common.ScaleDistribution.LOG).log(10)
             )
         return panel
 
@@ -299,13 +328,15 @@ class Panels:
         merge: bool = False,
         decimals: int | None = None,
         nan_text: str | None = None,
+        units: Mapping[str, str] | None = None,
         span: int = 12,
         height: int = GRAPH_HEIGHT,
     ) -> table.Panel:
         """One row per series (instant queries, format=table), label columns only by default.
 
         `merge`: join the queries' tables on their labels, one value column per query
-        (`Value #A`, `Value #B`, ...; name them with `rename`).
+        (`Value #A`, `Value #B`, ...; name them with `rename`). `units`: column (as renamed)
+        -> its unit and decimals, where it differs from the panel's (a count beside ratios).
         """
         panel = self._common(table.Panel(), title, doc, unit, queries, span, height)
         if merge:
@@ -316,6 +347,14 @@ class Panels:
             panel = panel.decimals(decimals)
         if nan_text is not None:
             panel = panel.mappings(value_mappings(nan_text=nan_text))
+        for column, column_unit in (units or {}).items():
+            panel = panel.override_by_name(
+                column,
+                [
+                    model.DynamicConfigValue(id_val="unit", value=column_unit),
+                    model.DynamicConfigValue(id_val="decimals", value=0),
+                ],
+            )
         return panel.with_transformation(
             model.DataTransformerConfig(
                 id_val="organize",
@@ -325,6 +364,67 @@ class Panels:
                 },
             )
         )
+
+    def barchart(
+        self,
+        title: str,
+        doc: Doc,
+        unit: str,
+        queries: Sequence[Q],
+        *,
+        x_field: str,
+        sort_by: str,
+        hide: Sequence[str] = ("Time", "__name__"),
+        rename: Mapping[str, str] | None = None,
+        colors: Mapping[str, str] | None = None,
+        max_value: float | None = None,
+        span: int = 12,
+        height: int = GRAPH_HEIGHT,
+    ) -> barchart.Panel:
+        """Instant table queries joined on their labels, a group of bars per value of the
+        `x_field` label (one bar per query: `Value #A`, ... renamed with `rename`), the groups
+        ordered by the `sort_by` label as text. `colors`: field name -> fixed colour."""
+        for query in queries:
+            if not (query.instant and query.table):
+                raise ValueError(f"panel {title!r}: a bar chart needs instant table queries")
+        panel = self._common(barchart.Panel(), title, doc, unit, queries, span, height)
+        panel = (
+            panel.with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
+            .with_transformation(
+                model.DataTransformerConfig(
+                    id_val="sortBy", options={"fields": {}, "sort": [{"field": sort_by}]}
+                )
+            )
+            .with_transformation(
+                model.DataTransformerConfig(
+                    id_val="organize",
+                    options={
+                        "excludeByName": dict.fromkeys(hide, True),
+                        "renameByName": dict(rename or {}),
+                    },
+                )
+            )
+            .x_field(x_field)
+            .x_tick_label_max_length(24)  # explicit: 0 may truncate every label
+            .orientation(common.VizOrientation.VERTICAL)
+            .show_value(common.VisibilityMode.NEVER)
+            .group_width(0.7)
+            .bar_width(0.9)
+            .fill_opacity(70)
+            .min(0)
+            .legend(
+                cb.VizLegendOptions()
+                .display_mode(common.LegendDisplayMode.LIST)
+                .placement(common.LegendPlacement.BOTTOM)
+                .show_legend(True)
+            )
+            .tooltip(cb.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI))
+        )
+        if max_value is not None:
+            panel = panel.max(max_value)
+        for name, color in (colors or {}).items():
+            panel = panel.override_by_name(name, [_fixed_color(color)])
+        return panel
 
     def matrix(
         self,
@@ -414,6 +514,15 @@ class Panels:
             .enable_log_details(True)
             .sort_order(common.LogsSortOrder.DESCENDING)
         )
+
+
+_DASHED = model.DynamicConfigValue(
+    id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
+)
+
+
+def _fixed_color(color: str) -> model.DynamicConfigValue:
+    return model.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": color})
 
 
 def _target(query: Q, ref_id: str, datasource: model.DataSourceRef) -> Builder[variants.Dataquery]:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from dashboards.alerts import Alert, load_alerts, load_recording_rules, load_thresholds
+import pytest
+import yaml
+
+from dashboards.alerts import ALERTS_FILE, Alert, load_alerts, load_recording_rules, load_thresholds
 
 
 def test_thresholds_read_from_the_alert_rules() -> None:
@@ -13,6 +16,8 @@ def test_thresholds_read_from_the_alert_rules() -> None:
     assert (th.confidence_low, th.confidence_degraded) == (0.6, 0.7)
     assert (th.cpu, th.memory, th.disk_free) == (0.7, 0.85, 0.1)
     assert (th.accuracy_target, th.feedback_min) == (0.8, 100)
+    assert th.drift_n_min == 500
+    assert (th.accuracy_drop_n_min, th.accuracy_drop_margin) == (1000, 0.05)
     assert th.error_budget == 0.01 and th.slo == 0.99
     assert th.burn_rates == {"1h": 14.4, "6h": 6, "1d": 3, "3d": 1}
     assert "overlay" in th.disk_fstype_exclude and "tmpfs" in th.disk_fstype_exclude
@@ -39,6 +44,26 @@ def test_threshold_is_the_first_comparison(expr: str, threshold: float) -> None:
 
 def test_comparisons_in_order() -> None:
     assert _alert("a < 5 and on (job) b > 10").comparisons == [5, 10]
+
+
+def test_subtrahend_is_the_first_number_subtracted() -> None:
+    alert = _alert("a < on (job) (b - 0.05) and on (job) n >= 1000")
+    assert alert.subtrahend == 0.05
+    assert alert.threshold == 1000  # a comparison with a series is no threshold
+    with pytest.raises(ValueError, match="subtracts no number"):
+        _ = _alert("a - b > 1").subtrahend
+
+
+def test_drift_alerts_must_share_their_n_gate(tmp_path: Path) -> None:
+    document = yaml.safe_load(ALERTS_FILE.read_text(encoding="utf-8"))
+    for group in document["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == "SentimentConfidenceDrift":
+                rule["expr"] = rule["expr"].replace(">= 500", ">= 200")
+    changed = tmp_path / "alerts.yaml"
+    changed.write_text(yaml.safe_dump(document), encoding="utf-8")
+    with pytest.raises(ValueError, match="different N"):
+        load_thresholds(changed)
 
 
 def test_divisor_and_matcher() -> None:

@@ -1,10 +1,11 @@
 """Every Prometheus panel query evaluates to at least one series, offline, with `promtool`.
 
-The service's series come from the real app (FakeModel) after a little mixed traffic and
-feedback, the other targets' (node-exporter, Prometheus, Alertmanager) from a small
-hand-written sample. Each panel query becomes a recording rule, next to the repo's recording
-and alert rules; an alert on `absent()` of each recorded series must stay silent. A query that
-errors records nothing, so it fails the same way. Runs `promtool test rules` (no server).
+The service's series come from the real app (FakeModel, with a reference profile built from it
+so the drift metrics exist) after a little mixed traffic and feedback, the other targets'
+(node-exporter, Prometheus, Alertmanager) from a small hand-written sample. Each panel query
+becomes a recording rule, next to the repo's recording and alert rules; an alert on `absent()`
+of each recorded series must stay silent. A query that errors records nothing, so it fails
+the same way. Runs `promtool test rules` (no server).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboards.alerts import ALERTS_FILE, RECORDING_FILE
-from dashboards.queries import PanelQuery, prometheus_targets
+from dashboards.queries import PanelQuery, panels, prometheus_targets
 from sentimon.app import create_app
 from sentimon.config import Settings
+from sentimon.drift.profiling import Texts, build_profile
 from tests.fakes import FakeModel
 from tests.unit.dashboards._promtool import PROMTOOL, run_rule_tests
 
@@ -42,9 +44,33 @@ def _gauge(value: float) -> str:
     return f"{value:g}x{STEPS}"
 
 
-def service_series(registry: CollectorRegistry) -> list[Series]:
+def reference_profile(folder: Path) -> Path:
+    """A labelled reference profile of FakeModel in which every label is predicted, and the
+    confidence and token-length histograms each have more than one merged bin, so that every
+    drift statistic, the critical values and the BBSE weights exist."""
+    texts = [
+        *(f"love it {i}" for i in range(30)),
+        *(f"what a bad day for me today {i}" for i in range(20)),
+        *(
+            f"the bus is at the stop on the corner of main street by the old mill {i}"
+            for i in range(15)
+        ),
+    ]
+    truth = ["positive"] * 30 + ["negative"] * 20 + ["neutral"] * 10 + ["positive"] * 5
+    profile = build_profile(
+        FakeModel(),
+        Texts(texts, truth, "dashboard test texts"),
+        Texts(texts[::2], truth[::2], "every other text"),
+    )
+    path = folder / "reference_profile.json"
+    profile.write(path)
+    return path
+
+
+def service_series(registry: CollectorRegistry, profile: Path) -> list[Series]:
     """The API's /metrics after mixed traffic, as series that keep growing at that pace."""
-    with TestClient(create_app(Settings(), model=FakeModel(), registry=registry)) as client:
+    settings = Settings(reference_profile=profile)
+    with TestClient(create_app(settings, model=FakeModel(), registry=registry)) as client:
         ids = []
         for text in ("great game", "awful flight", "a table", "love it"):
             ids.append(client.post("/predict", json={"text": text}).json()["request_id"])
@@ -154,11 +180,31 @@ def test_every_panel_query_returns_series(
         }
         for i, q in enumerate(queries)
     ]
+    # A bar chart merges its queries' tables on their labels: each must return the label sets
+    # of the first, or Grafana draws them as separate groups of bars.
+    charts = {
+        (board["uid"], panel["title"])
+        for board in boards
+        for panel in panels(board)
+        if panel["type"] == "barchart"
+    }
+    assert charts, "no bar chart to check"
+    for uid, title in sorted(charts):
+        first, *others = [q for q in queries if (q.uid, q.panel) == (uid, title)]
+        for other in others:
+            for left, right in ((first, other), (other, first)):
+                check.append(
+                    {
+                        "alert": "BarChartQueriesDoNotJoin",
+                        "expr": f"({left.expr}) unless ({right.expr})",
+                        "labels": {"panel": f"{uid} / {title} / {left.ref_id}-{right.ref_id}"},
+                    }
+                )
     rules = {"groups": [{"name": "queries", "rules": record}, {"name": "absent", "rules": check}]}
     (tmp_path / "dashboards.yaml").write_text(yaml.safe_dump(rules), encoding="utf-8")
     shutil.copy(RECORDING_FILE, tmp_path / "recording.yaml")
     shutil.copy(ALERTS_FILE, tmp_path / "alerts.yaml")
-    series = service_series(registry) + other_series()
+    series = service_series(registry, reference_profile(tmp_path)) + other_series()
     test = {
         "rule_files": ["recording.yaml", "alerts.yaml", "dashboards.yaml"],
         "evaluation_interval": "15s",
@@ -170,7 +216,8 @@ def test_every_panel_query_returns_series(
                     for name, labels, values in series
                 ],
                 "alert_rule_test": [
-                    {"eval_time": "10m", "alertname": "DashboardQueryEmpty", "exp_alerts": []}
+                    {"eval_time": "10m", "alertname": name, "exp_alerts": []}
+                    for name in ("DashboardQueryEmpty", "BarChartQueriesDoNotJoin")
                 ],
             }
         ],

@@ -38,6 +38,18 @@ def alert_values() -> dict[str, set[float]]:
         if r.get("alert") == "SentimentLowFeedbackAccuracy"
     ]
     values["feedback_min"] = {float(n) for e in accuracy for n in re.findall(r">= ([0-9.]+)", e)}
+    # The drift alerts' significance levels, as their descriptions state them ("threshold
+    # p < 1e-4"): the p-value panels draw them (the alerts compare the chi-square with the
+    # critical value computed at that level).
+    described = " ".join(
+        r["annotations"]["description"]
+        for g in document["groups"]
+        for r in g["rules"]
+        if r.get("alert", "").startswith(("SentimentLabelMixDrift", "SentimentConfidenceDrift"))
+    )
+    values["drift_alpha"] = {
+        float(p) for p in re.findall(r"threshold p < ([0-9.e-]+)\)", described)
+    }
     values["one"] = {1.0}  # 0/1 series: up, model loaded, config reloaded, store up, Watchdog
     values["zero"] = {0.0}  # error budget left: negative means the SLO is broken
     return values
@@ -91,6 +103,12 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
         "SentimentConfidenceDegraded",
     },
     ("sentimon-model", "Model loaded"): {"one"},
+    ("sentimon-drift-feedback", "Label-mix p-value (5m)"): {"drift_alpha"},
+    ("sentimon-drift-feedback", "Predictions tested (5m)"): {"SentimentLabelMixDrift"},
+    ("sentimon-drift-feedback", "Drift p-values (5m)"): {"drift_alpha"},
+    ("sentimon-drift-feedback", "Predictions in the estimate (1h)"): {
+        "SentimentEstimatedAccuracyDrop"
+    },
     ("sentimon-drift-feedback", "Agreement (1h)"): {"SentimentLowFeedbackAccuracy"},
     ("sentimon-drift-feedback", "Agreement (1d)"): {"SentimentLowFeedbackAccuracy"},
     ("sentimon-drift-feedback", "Feedback n (1h)"): {"feedback_min"},
@@ -131,6 +149,9 @@ def test_alert_values_are_read() -> None:
     assert values["budget"] == {0.01}
     assert values["SentimentLowFeedbackAccuracy"] == {0.8}
     assert values["feedback_min"] == {100.0}
+    assert values["SentimentLabelMixDrift"] == {500.0}
+    assert values["SentimentEstimatedAccuracyDrop"] == {1000.0}
+    assert values["drift_alpha"] == {1e-4, 1e-3}
 
 
 def test_panel_thresholds_equal_the_alert_thresholds(boards: list[dict[str, Any]]) -> None:
@@ -158,6 +179,8 @@ def test_panel_thresholds_equal_the_alert_thresholds(boards: list[dict[str, Any]
         ("sentimon-model", "Mean confidence", "red", "green"),
         ("sentimon-drift-feedback", "Agreement (1d)", "orange", "green"),
         ("sentimon-drift-feedback", "Store up", "red", "green"),
+        ("sentimon-drift-feedback", "Drift p-values (5m)", "red", "green"),
+        ("sentimon-drift-feedback", "Predictions tested (5m)", "orange", "green"),
     ],
 )
 def test_threshold_colours_point_the_right_way(
