@@ -52,6 +52,7 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
         ("bundled", "sentimon-torch"),
         ("bundled", "sentimon-onnx"),
         ("bundled", "sentimon-onnx-nostore"),
+        ("bundled", "sentimon-onnx-nodrift"),
         ("bundled", "sentimon-onnx-2w"),
     ]
     assert results["skipped_peers"] == {}
@@ -67,6 +68,7 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
     markdown = (tmp_path / "results.md").read_text()
     assert "| sentimon-onnx |" in markdown and "| target | goal | measured | met |" in markdown
     assert "| bundled throughput, store on vs off | >= 95% |" in markdown
+    assert "| bundled throughput, drift on vs off | >= 95% |" in markdown
     # The store-on servers logged their predictions, each in a fresh SQLite file.
     work = ROOT / ".cache" / "bench" / "data"
     for server in ("sentimon-onnx", "sentimon-onnx-2w"):

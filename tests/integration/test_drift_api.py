@@ -88,7 +88,7 @@ def test_the_reference_is_exported_as_gauges(
     assert value("sentiment_reference_accuracy") == pytest.approx(65 / 80)
     for histogram in ("sentiment_prediction_confidence", "sentiment_input_tokens"):
         for b in profile.bins(histogram):
-            labels = {"histogram": histogram, "lower": b.lower, "le": b.le}
+            labels = {"histogram": histogram, "lower": b.lower, "upper": b.le}
             assert value("sentiment_reference_bucket_share", labels) == b.share
     # Three labels predicted in the reference: two degrees of freedom.
     assert (

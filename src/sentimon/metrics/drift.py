@@ -52,9 +52,9 @@ def build_drift_metrics(registry: CollectorRegistry, profile: ReferenceProfile) 
 
     bucket_share = Gauge(
         "sentiment_reference_bucket_share",
-        "Reference share of each merged bucket (lower, le] of a histogram "
+        "Reference share of each merged bucket (lower, upper] of a histogram "
         "(sentiment_prediction_confidence summed over sentiment, sentiment_input_tokens).",
-        ["histogram", "lower", "le"],
+        ["histogram", "lower", "upper"],
         registry=registry,
     )
     critical = Gauge(
@@ -70,7 +70,7 @@ def build_drift_metrics(registry: CollectorRegistry, profile: ReferenceProfile) 
     ):
         bins = profile.bins(histogram)
         for b in bins:
-            bucket_share.labels(histogram=histogram, lower=b.lower, le=b.le).set(b.share)
+            bucket_share.labels(histogram=histogram, lower=b.lower, upper=b.le).set(b.share)
         dfs[statistic] = sum(1 for b in bins if b.share > 0) - 1
     for statistic, df in dfs.items():
         if df < 1:

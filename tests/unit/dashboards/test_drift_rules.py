@@ -238,7 +238,7 @@ class _JobRules:
         shares = {
             g[0]: v for g, v in self.maxed("sentiment_reference_share", ["sentiment"]).items()
         }
-        buckets = self.maxed("sentiment_reference_bucket_share", ["histogram", "lower", "le"])
+        buckets = self.maxed("sentiment_reference_bucket_share", ["histogram", "lower", "upper"])
         critical = self.maxed("sentiment_drift_critical_value", ["statistic", "severity"])
         accuracy = self.maxed("sentiment_reference_accuracy", [])
         weights = {
@@ -651,7 +651,7 @@ def _random_job(rng: random.Random, job: str, revisions: int = 1) -> list[dict[s
         out.append(_series("sentiment_reference_accuracy", target, "0.8x5"))
         for histogram, merged in bins.items():
             for lower, le, share in merged:
-                labels_ = {**target, "histogram": histogram, "lower": lower, "le": le}
+                labels_ = {**target, "histogram": histogram, "lower": lower, "upper": le}
                 out.append(_series("sentiment_reference_bucket_share", labels_, f"{share}x5"))
 
         def counter(value: float) -> str:
