@@ -21,10 +21,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sentimon.traffic.corpus import generate_corpus
+from sentimon.traffic.corpus import generate_corpus, iter_corpus
 from sentimon.traffic.load import Request
 
 SCENARIOS = ("normal", "bad-input", "drift", "burst")
@@ -112,19 +112,21 @@ def _json(payload: object) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode()
 
 
-def _mixed(rng: random.Random, texts: list[Labelled]) -> list[Request]:
-    """80% /predict, 10% /analyze-sentiment/, 10% /predict/batch of 2-8 texts."""
+def _mixed(rng: random.Random, texts: Iterator[Labelled], size: int) -> list[Request]:
+    """`size` requests: 80% /predict, 10% /analyze-sentiment/, 10% /predict/batch of 2-8
+    texts, each text the next one of `texts`, so that none is sent twice in a cycle."""
     requests = []
-    for text, label in texts:
+    for _ in range(size):
         roll = rng.random()
         if roll < 0.8:
-            requests.append(predict(text, label))
+            requests.append(predict(*next(texts)))
         elif roll < 0.9:
+            text, label = next(texts)
             requests.append(
                 Request("POST", "/analyze-sentiment/", _json({"text": text}), feedback=(label,))
             )
         else:
-            requests.append(_batch([(text, label), *rng.sample(texts, rng.randint(1, 7))]))
+            requests.append(_batch([next(texts) for _ in range(rng.randint(2, 8))]))
     return requests
 
 
@@ -138,7 +140,8 @@ def _labelled(options: ScenarioOptions) -> list[Labelled]:
 
 
 def _normal(rng: random.Random, options: ScenarioOptions) -> list[Request]:
-    return _mixed(rng, _labelled(options))
+    texts = ((c.text, c.sentiment) for c in iter_corpus(seed=options.seed))
+    return _mixed(rng, texts, options.size)
 
 
 def _bad_input(rng: random.Random, options: ScenarioOptions) -> list[Request]:
@@ -167,14 +170,12 @@ def _malformed(max_text_chars: int) -> list[Callable[[random.Random], Request]]:
 
 
 def _drift(rng: random.Random, options: ScenarioOptions) -> list[Request]:
-    corpus = generate_corpus(
-        options.size, seed=options.seed, min_words=28, max_words=60, weights=(0.1, 0.7, 0.2)
-    )
-    texts: list[Labelled] = [
+    corpus = iter_corpus(seed=options.seed, min_words=28, max_words=60, weights=(0.1, 0.7, 0.2))
+    texts = (
         (rng.choice(NON_ENGLISH), None) if rng.random() < 0.25 else (item.text, item.sentiment)
         for item in corpus
-    ]
-    return _mixed(rng, texts)
+    )
+    return _mixed(rng, texts, options.size)
 
 
 def _burst(rng: random.Random, options: ScenarioOptions) -> list[Request]:

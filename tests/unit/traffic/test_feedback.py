@@ -31,8 +31,10 @@ def texts_of(request: Request) -> list[str]:
 
 
 def sentiments(options: ScenarioOptions, **corpus: Any) -> dict[str, str]:
-    """Every corpus text of `options` and the sentiment it was built from."""
-    return {c.text: c.sentiment for c in generate_corpus(options.size, seed=options.seed, **corpus)}
+    """Every corpus text `options` can send and the sentiment it was built from (a request
+    sends at most 8 texts, each the corpus's next one)."""
+    texts = generate_corpus(8 * options.size, seed=options.seed, **corpus)
+    return {c.text: c.sentiment for c in texts}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -5,8 +5,14 @@ from collections import Counter
 
 import pytest
 
+from sentimon.traffic.corpus import generate_corpus
 from sentimon.traffic.load import Request
 from sentimon.traffic.scenarios import NON_ENGLISH, SCENARIOS, ScenarioOptions, build_requests
+
+
+def texts_of(request: Request) -> list[str]:
+    body = json.loads(request.body)
+    return body["texts"] if request.path == "/predict/batch" else [body["text"]]
 
 
 def well_formed(request: Request, max_text_chars: int = 2000) -> bool:
@@ -42,6 +48,13 @@ def test_normal_is_valid_and_mostly_single_predictions() -> None:
     paths = Counter(r.path for r in requests)
     assert paths["/predict"] / 1000 == pytest.approx(0.8, abs=0.05)
     assert paths["/analyze-sentiment/"] > 50 and paths["/predict/batch"] > 50
+
+
+def test_normal_sends_the_corpus_in_order_each_text_once() -> None:
+    requests = build_requests("normal", ScenarioOptions(seed=3, size=500))
+    texts = [text for r in requests for text in texts_of(r)]
+    assert texts == [c.text for c in generate_corpus(len(texts), seed=3)]
+    assert 1.2 * len(requests) < len(texts) < 1.6 * len(requests)
 
 
 @pytest.mark.parametrize("share", [0.0, 0.3, 0.7, 1.0])
