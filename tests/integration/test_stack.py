@@ -215,3 +215,54 @@ def test_a_service_without_its_model_fires_model_not_loaded(tmp_path: Path) -> N
         assert "SentimentApiDown" not in active_alerts(stack)  # alive, just not ready
     finally:
         stack.stop()
+
+
+DRIFT_ALERTS = {
+    "SentimentLabelMixDrift",
+    "SentimentLabelMixDriftInfo",
+    "SentimentConfidenceDrift",
+    "SentimentInputLengthDrift",
+}
+
+
+def query(stack: Stack, expr: str) -> float | None:
+    url = f"{stack.urls['prometheus']}/api/v1/query?query={urllib.parse.quote(expr)}"
+    result = get_json(url)["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_drifted_traffic_fires_the_drift_alert_and_normal_traffic_does_not(
+    tmp_path: Path,
+) -> None:
+    # A stack of its own: the 5-minute windows must hold only this test's traffic.
+    stack = start_stack(tmp_path)
+    try:
+        _drift_alerts(stack)
+    finally:
+        stack.stop()
+
+
+def _drift_alerts(stack: Stack) -> None:
+    # Normal traffic past the N gate (500 texts in 5m) must not look drifted.
+    send_traffic(stack, "normal", seconds=30, rate=25)
+    time.sleep(3)  # several evaluations and the scaled `for` (2m -> 6 s)
+    n = query(stack, "job:sentiment_label_mix:n5m")
+    chi2 = query(stack, "job:sentiment_label_mix:chi2_5m")
+    critical = query(
+        stack,
+        'job_statistic_severity:sentiment_drift_critical_value:max{statistic="label_mix",'
+        'severity="critical"}',
+    )
+    assert n is not None and n >= 500, n
+    assert chi2 is not None and critical is not None and chi2 < critical, (chi2, critical)
+    time.sleep(4)
+    assert not DRIFT_ALERTS & set(active_alerts(stack)), active_alerts(stack).keys()
+
+    send_traffic(stack, "drift", seconds=20, rate=25)
+    alert = wait_for(
+        "SentimentLabelMixDrift in Alertmanager",
+        lambda: active_alerts(stack).get("SentimentLabelMixDrift"),
+    )
+    assert alert["labels"]["severity"] == "warning"
+    assert alert["annotations"]["runbook_url"].endswith("#sentimentlabelmixdrift")
+    wait_for("the webhook notification", notified(stack, "SentimentLabelMixDrift", "default"))
