@@ -6,6 +6,9 @@ import threading
 import zlib
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from sentimon.model.base import ModelInfo, Prediction
 
 LABELS = ("negative", "neutral", "positive")
@@ -36,6 +39,22 @@ def fake_prediction(text: str) -> Prediction:
     )
 
 
+EMBEDDING_SIZE = 48
+
+
+def fake_embedding(text: str) -> npt.NDArray[np.float32]:
+    """The mean of a fixed random vector per word: texts sharing words sit close together."""
+    words = text.lower().split() or [""]
+    rows = [
+        np.random.default_rng(zlib.crc32(w.encode("utf-8", "surrogatepass"))).normal(
+            size=EMBEDDING_SIZE
+        )
+        for w in words
+    ]
+    embedding: npt.NDArray[np.float32] = np.mean(rows, axis=0).astype(np.float32)
+    return embedding
+
+
 class FakeModel:
     """Keyword classifier with a reversible word-level tokenizer; records what it is asked.
 
@@ -47,6 +66,8 @@ class FakeModel:
         self.calls: list[list[str]] = []
         self.infer_calls: list[int] = []
         self.texts_seen: list[list[str]] = []
+        self.embedded: list[int] = []
+        """Rows per `infer_with_embeddings` call."""
         self.threads: set[str] = set()
         self._vocab: dict[str, int] = {}
         self._words: dict[int, str] = {}
@@ -82,6 +103,13 @@ class FakeModel:
         self.infer_calls.append(len(ids))
         self.texts_seen.append(texts)
         return [[fake_prediction(t).probabilities[lab] for lab in LABELS] for t in texts]
+
+    def infer_with_embeddings(
+        self, ids: Sequence[Sequence[int]]
+    ) -> tuple[list[list[float]], npt.NDArray[np.float32]]:
+        probs = self.infer(ids)
+        self.embedded.append(len(ids))
+        return probs, np.array([fake_embedding(self.decode(row)) for row in ids], np.float32)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         self.calls.append(list(texts))

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sentimon.config import BUNDLED_MODEL_DIR
@@ -40,6 +41,24 @@ def test_fp32_export_matches_pytorch(tiny_roberta: Path, tmp_path: Path) -> None
     for ours, theirs in zip(model.predict(TEXTS), reference.predict(TEXTS), strict=True):
         assert ours.tokens == theirs.tokens
         assert ours.probabilities == pytest.approx(theirs.probabilities, abs=1e-5)
+
+
+def test_the_sentence_embedding_comes_from_the_same_pass_in_both_backends(
+    tiny_roberta: Path, tmp_path: Path
+) -> None:
+    """The ONNX graph's second output is the final hidden state of each row's first token,
+    as PyTorch computes it; the probabilities beside it are `infer`'s."""
+    reference = TransformersModel.load(str(tiny_roberta))
+    model = OnnxModel.load(str(tiny_roberta), precision="fp32", cache_dir=tmp_path, threads=1)
+    ids = model.tokenize(TEXTS)
+    probs, embeddings = model.infer_with_embeddings(ids)
+    torch_probs, torch_embeddings = reference.infer_with_embeddings(ids)
+    hidden = reference.torch_model.config.hidden_size
+    assert embeddings.shape == torch_embeddings.shape == (len(TEXTS), hidden)
+    np.testing.assert_allclose(embeddings, torch_embeddings, atol=1e-4)
+    np.testing.assert_allclose(probs, model.infer(ids), atol=1e-6)
+    np.testing.assert_allclose(torch_probs, reference.infer(ids), atol=1e-6)
+    assert model.infer_with_embeddings([])[0] == []
 
 
 def test_fp32_batched_equals_single(tiny_roberta: Path, tmp_path: Path) -> None:

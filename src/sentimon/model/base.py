@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
@@ -58,6 +61,13 @@ class SentimentModel(Protocol):
 
     def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
         """Label probabilities (in `info.labels` order) per row; the backend pads the rows."""
+        ...
+
+    def infer_with_embeddings(
+        self, ids: Sequence[Sequence[int]]
+    ) -> tuple[list[list[float]], npt.NDArray[np.float32]]:
+        """`infer`, and from the same forward pass each row's sentence embedding: the final
+        hidden state of its first token, which the classifier head reads (rows x hidden)."""
         ...
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:

@@ -50,7 +50,26 @@ class EncodedClassifier(ABC):
     def info(self) -> ModelInfo: ...
 
     @abstractmethod
-    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]: ...
+    def forward(
+        self, ids: Sequence[Sequence[int]], embeddings: bool
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+        """Logits per row and, when `embeddings`, each row's final hidden state of its first
+        token (the sentence embedding the classifier head reads); rows are padded here."""
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        if not ids:
+            return []
+        logits, _ = self.forward(ids, embeddings=False)
+        return softmax(logits)
+
+    def infer_with_embeddings(
+        self, ids: Sequence[Sequence[int]]
+    ) -> tuple[list[list[float]], npt.NDArray[np.float32]]:
+        if not ids:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        logits, pooled = self.forward(ids, embeddings=True)
+        assert pooled is not None
+        return softmax(logits), pooled
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         return self.encoder.tokenize(texts)

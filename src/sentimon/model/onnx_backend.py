@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from sentimon.model.base import Int8Info, ModelInfo
 from sentimon.model.cpu import CpuInt8, detect_int8
-from sentimon.model.encoding import EncodedClassifier, TextEncoder, softmax
+from sentimon.model.encoding import EncodedClassifier, TextEncoder
 from sentimon.model.hf_files import read_model_files
 from sentimon.model.int8 import Int8Recipe, quantize_int8, recipe_for
 
@@ -42,8 +43,11 @@ log = logging.getLogger(__name__)
 
 Precision = Literal["int8", "fp32"]
 
-# Bumped when the fp32 export changes (4: eager attention); int8 files carry their recipe.
-EXPORT_VERSION = "4"
+# Bumped when the fp32 export changes (4: eager attention, 5: the sentence embedding as a
+# second output); int8 files carry their recipe.
+EXPORT_VERSION = "5"
+EMBEDDING_OUTPUT = "embedding"
+"""The graph's second output: the final hidden state of each row's first token."""
 
 
 def cache_folder(cache_dir: Path, info: ModelInfo) -> Path:
@@ -75,16 +79,32 @@ def export_onnx(model: TransformersModel, path: Path) -> None:
 
 
 def _export(torch: Any, model: TransformersModel, inputs: tuple[Any, ...], path: Path) -> None:
+    classifier = model.torch_model
+
+    class WithEmbedding(torch.nn.Module):  # type: ignore[misc]
+        """The classifier, also returning the sentence embedding its head reads."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.classifier = classifier
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> tuple[Any, Any]:
+            out = self.classifier(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+            )
+            return out.logits, out.hidden_states[-1][:, 0]
+
     torch.onnx.export(
-        model.torch_model,
+        WithEmbedding().eval(),
         inputs,
         str(path),
         input_names=["input_ids", "attention_mask"],
-        output_names=["logits"],
+        output_names=["logits", EMBEDDING_OUTPUT],
         dynamic_axes={
             "input_ids": {0: "batch", 1: "sequence"},
             "attention_mask": {0: "batch", 1: "sequence"},
             "logits": {0: "batch"},
+            EMBEDDING_OUTPUT: {0: "batch"},
         },
         opset_version=17,
         dynamo=False,
@@ -205,9 +225,13 @@ class OnnxModel(EncodedClassifier):
     def info(self) -> ModelInfo:
         return self._info
 
-    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
-        if not ids:
-            return []
+    def forward(
+        self, ids: Sequence[Sequence[int]], embeddings: bool
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
         input_ids, mask = self.encoder.pad(ids)
-        (logits,) = self._session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})
-        return softmax(np.asarray(logits, dtype=np.float32))
+        feeds = {"input_ids": input_ids, "attention_mask": mask}
+        if not embeddings:
+            (logits,) = self._session.run(["logits"], feeds)
+            return np.asarray(logits, dtype=np.float32), None
+        logits, pooled = self._session.run(["logits", EMBEDDING_OUTPUT], feeds)
+        return np.asarray(logits, dtype=np.float32), np.asarray(pooled, dtype=np.float32)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
 from transformers import AutoModelForSequenceClassification
 
 from sentimon.model.base import ModelInfo
-from sentimon.model.encoding import EncodedClassifier, softmax
+from sentimon.model.encoding import EncodedClassifier
 from sentimon.model.hf_files import ModelFiles, read_model_files
 
 
@@ -54,13 +56,17 @@ class TransformersModel(EncodedClassifier):
     def torch_model(self) -> Any:
         return self._model
 
-    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
-        """Label probabilities per row; rows are right-padded to the longest one."""
-        if not ids:
-            return []
+    def forward(
+        self, ids: Sequence[Sequence[int]], embeddings: bool
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+        """Rows are right-padded to the longest one. The hidden states come from the same
+        pass (transformers keeps them anyway; asking only returns them)."""
         input_ids, mask = self.encoder.pad(ids)
         with torch.inference_mode():
-            logits = self._model(
-                input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask)
-            ).logits
-        return softmax(logits.float().numpy())
+            out = self._model(
+                input_ids=torch.from_numpy(input_ids),
+                attention_mask=torch.from_numpy(mask),
+                output_hidden_states=embeddings,
+            )
+        pooled = out.hidden_states[-1][:, 0].float().numpy() if embeddings else None
+        return out.logits.float().numpy(), pooled
