@@ -4,7 +4,8 @@ Label shares and the confidence and input-length buckets need only texts. The ac
 confusion matrix (for the label-shift estimate) and the calibration need labels; without them
 those parts are left out and the profile says so. The calibration is fitted on other texts
 than the ones the profile describes (a validation split, or a third of a single labelled
-file), and its effect is measured on the profile's own texts, which it never saw.
+file), and its effect is measured on the profile's own texts, which it never saw. The text-drift
+basis is fitted on those same other texts and scaled on the profile's (`sentimon.drift.text`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from sentimon.drift.calibration import Calibration, expected_calibration_error, fit_calibration
 from sentimon.drift.reference import (
@@ -24,7 +26,8 @@ from sentimon.drift.reference import (
     ReferenceProfile,
     bucket_shares,
 )
-from sentimon.model.base import Prediction, SentimentModel
+from sentimon.drift.text import TextBasis, embedding_kind, fit_basis
+from sentimon.model.base import Prediction, SentimentModel, to_prediction
 
 CHUNK = 64
 Progress = Callable[[int, int], None]
@@ -58,12 +61,69 @@ def hold_out(texts: Texts, share: float = 1 / 3) -> tuple[Texts, Texts]:
 def predict_all(
     model: SentimentModel, texts: Sequence[str], progress: Progress | None = None
 ) -> list[Prediction]:
+    return classify(model, texts, progress)[0]
+
+
+def classify(
+    model: SentimentModel, texts: Sequence[str], progress: Progress | None = None
+) -> tuple[list[Prediction], npt.NDArray[np.float32]]:
+    """Each text's prediction and sentence embedding (rows x hidden), in chunks."""
+    labels = model.info.labels
     out: list[Prediction] = []
+    embeddings = []
     for start in range(0, len(texts), CHUNK):
-        out.extend(model.predict(texts[start : start + CHUNK]))
+        ids = model.tokenize(texts[start : start + CHUNK])
+        probs, pooled = model.infer_with_embeddings(ids)
+        out += [to_prediction(labels, p, len(row)) for p, row in zip(probs, ids, strict=True)]
+        embeddings.append(pooled)
         if progress:
             progress(len(out), len(texts))
-    return out
+    if not embeddings:
+        return out, np.zeros((0, 0), dtype=np.float32)
+    return out, np.concatenate(embeddings)
+
+
+def text_bases(
+    models: Sequence[SentimentModel],
+    reference: Texts,
+    calibration: Texts | None,
+    first: npt.NDArray[np.float32] | None = None,
+) -> tuple[dict[str, TextBasis], list[str]]:
+    """A text-embedding basis per model (one per embedding kind): directions fitted on the
+    calibration texts (else a third of the reference texts, by hash), scaled on the
+    reference texts (the other two thirds). `first`: the first model's embeddings of the
+    reference texts, already computed. Returns the bases and what was skipped, in words."""
+    if calibration is not None and calibration.texts:
+        fit, scale, reused = calibration, reference, True
+    else:
+        fit, scale = hold_out(Texts(reference.texts, None, reference.name))
+        reused = False
+    described = f"directions fitted on {_counted(fit)}, scaled on {_counted(scale)}"
+    bases: dict[str, TextBasis] = {}
+    skipped: list[str] = []
+    for i, model in enumerate(models):
+        kind = embedding_kind(model.info)
+        if kind in bases:
+            continue
+        scale_rows = first if i == 0 and reused and first is not None else None
+        if scale_rows is None:
+            scale_rows = classify(model, scale.texts)[1]
+        try:
+            bases[kind] = fit_basis(
+                classify(model, fit.texts)[1],
+                scale_rows,
+                kind,
+                described,
+            )
+        except ValueError as exc:
+            skipped.append(f"text drift ({kind}): {exc}")
+    return bases, skipped
+
+
+def _counted(texts: Texts) -> str:
+    """The name with its number of texts, unless the name already ends with it."""
+    count = f"({len(texts.texts)})"
+    return texts.name if texts.name.endswith(count) else f"{texts.name} {count}"
 
 
 def build_profile(
@@ -72,9 +132,12 @@ def build_profile(
     calibration: Texts | None = None,
     description: str | None = None,
     progress: Progress | None = None,
+    text_models: Sequence[SentimentModel] = (),
 ) -> ReferenceProfile:
     """The profile of `model` on `reference`; the calibration is fitted on `calibration`
-    (labelled). Raises ValueError for labels the model does not have or no texts."""
+    (labelled). `text_models`: the same model served with other arithmetic (int8 on this
+    CPU, fp32), each adding its own text-embedding basis. Raises ValueError for labels the
+    model does not have or no texts."""
     info = model.info
     labels = info.labels
     if not reference.texts:
@@ -86,7 +149,7 @@ def build_profile(
                 raise ValueError(
                     f"{part.name}: labels {unknown} are not the model's labels {list(labels)}"
                 )
-    predictions = predict_all(model, reference.texts, progress)
+    predictions, embeddings = classify(model, reference.texts, progress)
     n = len(predictions)
     skipped = []
     labelled = None
@@ -119,6 +182,8 @@ def build_profile(
             "calibration (the accuracy estimate uses raw probabilities): no labelled "
             "texts to fit it on"
         )
+    bases, text_skipped = text_bases([model, *text_models], reference, calibration, embeddings)
+    skipped += text_skipped
     return ReferenceProfile(
         model=info.name,
         revision=info.revision,
@@ -138,6 +203,7 @@ def build_profile(
         labelled=labelled,
         skipped=tuple(skipped),
         calibration_check=check,
+        text=bases,
     )
 
 

@@ -5,7 +5,8 @@ buckets the service exports: label shares, the shares of each `sentiment_predict
 and `sentiment_input_tokens` bucket (Prometheus `le` semantics: a value lands in the first
 bucket whose upper edge it does not exceed), the calibration of the probabilities, and, when
 the texts had labels, the accuracy and the confusion matrix that the label-free estimates
-start from.
+start from, and the bases text drift is measured in (`sentimon.drift.text`), one per kind
+of embedding arithmetic.
 
 A profile belongs to one model revision and one set of bucket edges; one built for anything
 else is refused with the reason, because comparing against the wrong reference raises alarms
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from prometheus_client.utils import floatToGoString as _go_float
 
 from sentimon.drift.calibration import Calibration
 from sentimon.drift.stats import bbse_weights, merge_bins
+from sentimon.drift.text import TextBasis
 from sentimon.metrics.definitions import CONFIDENCE_BUCKETS, TOKEN_BUCKETS
 from sentimon.model.base import ModelInfo
 
@@ -98,6 +100,8 @@ class ReferenceProfile:
     skipped: tuple[str, ...]
     """What could not be built, and why (e.g. no labels: no accuracy, no calibration)."""
     calibration_check: CalibrationCheck | None = None
+    text: Mapping[str, TextBasis] = field(default_factory=dict)
+    """Text-embedding bases by embedding kind (`sentimon.drift.text.embedding_kind`)."""
     path: Path | None = None
 
     def bins(self, histogram: str) -> list[Bin]:
@@ -165,10 +169,16 @@ class ReferenceProfile:
                 else None
             ),
             "skipped": list(self.skipped),
+            "text_embedding": {kind: basis.to_json() for kind, basis in self.text.items()},
         }
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        """Indented, but each text basis on one line: its matrices are thousands of numbers."""
+        data = self.to_json()
+        text = data.pop("text_embedding")
+        body = json.dumps(data, indent=2)[: -len("\n}")]
+        bases = ",\n".join(f"    {json.dumps(k)}: {json.dumps(v)}" for k, v in text.items())
+        path.write_text(f'{body},\n  "text_embedding": {{\n{bases}\n  }}\n}}\n')
 
 
 def load_profile(path: Path) -> ReferenceProfile:
@@ -231,6 +241,10 @@ def _parse(data: Mapping[str, Any], path: Path) -> ReferenceProfile:
             if check
             else None
         ),
+        text={
+            str(kind): TextBasis.from_json(basis)
+            for kind, basis in data.get("text_embedding", {}).items()
+        },
         path=path,
     )
 

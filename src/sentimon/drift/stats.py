@@ -13,6 +13,8 @@ simulations in ``tests/unit/drift/test_power.py``. numpy only: scipy is not a de
 - ``psi``: population stability index, for display only (it does not scale with N).
 - ``cbpe``: confidence-based performance estimation from the S_c, T_c and N_c counters.
 - ``bbse_weights`` / ``bbse_accuracy``: black-box shift estimation under label shift.
+- ``text_drift_chi2`` / ``residual_z``: the text-drift tests on the whitened embedding
+  components and the residual norm; ``text_critical_values`` their Bonferroni thresholds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -265,6 +268,44 @@ def bbse_accuracy(weights: Mapping[str, float], live_counts: Mapping[str, float]
         weight * float(live_counts.get(label, 0.0)) / total for label, weight in weights.items()
     )
     return min(1.0, max(0.0, value))
+
+
+def text_drift_chi2(component_means: Sequence[float], n: float, n_reference: float) -> float:
+    """Chi-square (one df per component) of the live means of the whitened embedding
+    components against the reference.
+
+    The components have mean 0 and identity covariance on the reference's scaling split of
+    ``n_reference`` texts, so a live mean over ``n`` texts of the same distribution differs
+    from it by noise of variance 1/n + 1/n_reference per component (the reference mean is
+    itself an estimate: leaving out its term inflates false alarms as n grows). The
+    statistic is sum m_j^2 / (1/n + 1/n_reference).
+    """
+    means = np.asarray(component_means, dtype=np.float64)
+    if means.ndim != 1 or not np.isfinite(means).all():
+        raise ValueError("component_means must be a flat sequence of finite numbers")
+    if not (n > 0 and n_reference > 0):
+        raise ValueError(f"n and n_reference must be > 0, got {n}, {n_reference}")
+    return float((means**2).sum() / (1.0 / n + 1.0 / n_reference))
+
+
+def residual_z(
+    mean: float, n: float, reference_mean: float, reference_sd: float, n_reference: float
+) -> float:
+    """z of the live mean residual norm (the part of the embedding outside the components)
+    against the reference's: (mean - reference_mean) / (sd sqrt(1/n + 1/n_reference))."""
+    if not (n > 0 and n_reference > 0 and reference_sd > 0):
+        raise ValueError(
+            f"n, n_reference and reference_sd must be > 0, got {n}, {n_reference}, {reference_sd}"
+        )
+    return (mean - reference_mean) / (reference_sd * math.sqrt(1.0 / n + 1.0 / n_reference))
+
+
+def text_critical_values(alpha: float, components: int) -> tuple[float, float]:
+    """The thresholds of the two text tests at family-wise level ``alpha`` (Bonferroni):
+    the chi-square at alpha / 2 and |z| at alpha / 4 on each side."""
+    if not 0 < alpha < 1 or components < 1:
+        raise ValueError(f"need 0 < alpha < 1 and components >= 1, got {alpha}, {components}")
+    return chi2_isf(alpha / 2, components), NormalDist().inv_cdf(1 - alpha / 4)
 
 
 def _array(values: Sequence[float], name: str) -> np.ndarray:
