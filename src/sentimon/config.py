@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     """Drift metrics and the label-free accuracy estimate, measured against the model's
     reference profile (without one they are off, and `GET /info` says why)."""
 
+    text_drift: bool = True
+    """Text drift on the model's sentence embedding, with `drift` on (off: the rest only)."""
+
     reference_profile: Path | None = None
     """Reference profile for drift; default: the model folder's `reference_profile.json`
     (build one with `sentimon model profile`)."""

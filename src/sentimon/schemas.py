@@ -162,6 +162,21 @@ class DriftOut(BaseModel):
     skipped: list[str] = Field(
         default_factory=list, description="What the profile could not hold, and why."
     )
+    text: TextDriftOut | None = Field(
+        default=None, description="Text drift on the sentence embedding (when drift is on)."
+    )
+
+
+class TextDriftOut(BaseModel):
+    """Whether text drift is measured, and in which reference basis."""
+
+    available: bool
+    reason: str | None = Field(default=None, description="Why not (when not available).")
+    embedding: str = Field(
+        description="The served embedding arithmetic: `fp32` or `int8-<recipe>-<cpu class>`."
+    )
+    components: int | None = Field(default=None, description="Principal components tested.")
+    basis: str | None = Field(default=None, description="The texts the basis was fitted on.")
 
 
 class InfoOut(BaseModel):

@@ -13,9 +13,11 @@ from sentimon.batching.batcher import BatchLimits, MicroBatcher
 from sentimon.config import Settings
 from sentimon.drift.counters import DriftCounters
 from sentimon.drift.reference import ProfileError, ReferenceProfile, find_profile
+from sentimon.drift.text import TextBasis, embedding_kind
 from sentimon.errors import InvalidFeedback, ModelNotReady, StoreDisabled
 from sentimon.metrics.definitions import Metrics
 from sentimon.metrics.drift import build_drift_metrics
+from sentimon.metrics.text_drift import TextDriftSums
 from sentimon.model.base import ModelInfo, Prediction, SentimentModel
 from sentimon.store.feedback import FeedbackResult
 from sentimon.store.store import PredictionStore
@@ -41,6 +43,10 @@ class SentimentService:
     drift_off: str | None = "model is loading"
     """Why there are no drift metrics, in words; None when they are exported."""
     drift: DriftCounters | None = None
+    text_basis: TextBasis | None = None
+    """The basis text drift is measured in; None when off (see text_drift_off)."""
+    text_drift_off: str | None = "model is loading"
+    text_sums: TextDriftSums | None = None
 
     @property
     def ready(self) -> bool:
@@ -97,9 +103,17 @@ class SentimentService:
                 extra={"event": "drift_off", "reason": self.drift_off},
             )
             return
-        metrics = build_drift_metrics(self.metrics.registry, self.reference)
+        self.text_basis, self.text_drift_off = self._text_basis(info, self.reference)
+        metrics = build_drift_metrics(self.metrics.registry, self.reference, self.text_basis)
         self.drift = DriftCounters(info.labels, self.reference.calibration, metrics)
+        self.text_sums = metrics.text
         self.drift_off = None
+        if self.text_drift_off is not None:
+            drift_log.warning(
+                "no text drift: %s",
+                self.text_drift_off,
+                extra={"event": "text_drift_off", "reason": self.text_drift_off},
+            )
         drift_log.info(
             "drift measured against the reference profile %s: %s",
             self.reference.path,
@@ -107,11 +121,37 @@ class SentimentService:
             extra={"event": "drift_reference", "path": str(self.reference.path)},
         )
 
+    def _text_basis(
+        self, info: ModelInfo, reference: ReferenceProfile
+    ) -> tuple[TextBasis | None, str | None]:
+        """The profile's basis for the embeddings this model computes, or why there is none."""
+        if not self.settings.text_drift:
+            return None, "text drift is off (SENTIMON_TEXT_DRIFT=false)"
+        kind = embedding_kind(info)
+        basis = reference.text.get(kind)
+        if basis is not None:
+            return basis, None
+        if not reference.text:
+            return None, (
+                "the reference profile has no text-embedding basis (see its `skipped`); "
+                "build it again with `sentimon model profile` from enough texts"
+            )
+        have = ", ".join(sorted(reference.text))
+        return None, (
+            f"the reference profile has no text-embedding basis for {kind} embeddings "
+            f"(it has: {have}); an embedding computed with other arithmetic sits apart "
+            "enough to raise false alarms. Build one where this model serves: "
+            "`sentimon model profile --texts FILE` (the bundled model: "
+            "`sentimon model refresh-profile`)"
+        )
+
     async def warm_up(self) -> None:
         """One real inference; only after it passes is the service ready."""
         if self.batcher is None:
             raise RuntimeError("warm_up() called before start()")
         await self.batcher.predict(["warm-up: the service is starting"])
+        if self.text_sums is not None:
+            self.batcher.embedding_sink = self.text_sums.add
         self.warmed_up = True
         self.metrics.model_loaded.set(1)
 

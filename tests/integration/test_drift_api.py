@@ -19,12 +19,12 @@ from sentimon.config import Settings
 from sentimon.drift.profiling import Texts, build_profile
 from sentimon.drift.reference import ReferenceProfile, load_profile
 from sentimon.drift.stats import chi2_isf
-from tests.fakes import LABELS, FakeModel, fake_prediction
+from tests.fakes import LABELS, FakeModel, fake_embedding, fake_prediction
 
 TEXTS = [
-    *(f"i love this {i}" for i in range(40)),
-    *(f"what a bad day {i}" for i in range(25)),
-    *(f"the bus is at {i}" for i in range(15)),
+    *(f"i love this {i}" for i in range(160)),
+    *(f"what a bad day {i}" for i in range(100)),
+    *(f"the bus is at {i}" for i in range(60)),
 ]
 NO_PROFILE = {
     "available": False,
@@ -36,9 +36,10 @@ NO_PROFILE = {
     "calibration": None,
     "reference_accuracy": None,
     "skipped": [],
+    "text": None,
 }
 # The fake model is right on all but the "bus" texts, whose truth is positive.
-TRUTH = ["positive"] * 40 + ["negative"] * 25 + ["positive"] * 15
+TRUTH = ["positive"] * 160 + ["negative"] * 100 + ["positive"] * 60
 
 
 @pytest.fixture
@@ -72,6 +73,13 @@ def test_info_says_what_drift_is_measured_against(
         "calibration": "temperature",
         "reference_accuracy": pytest.approx(65 / 80),
         "skipped": [],
+        "text": {
+            "available": True,
+            "reason": None,
+            "embedding": "fp32",
+            "components": 32,
+            "basis": "directions fitted on every other text (160), scaled on the test texts (320)",
+        },
     }
 
 
@@ -140,7 +148,9 @@ def _drift_series(registry: CollectorRegistry) -> list[str]:
     return [
         m.name
         for m in registry.collect()
-        if m.name.startswith(("sentiment_reference", "sentiment_estimated", "sentiment_drift"))
+        if m.name.startswith(
+            ("sentiment_reference", "sentiment_estimated", "sentiment_drift", "sentiment_text")
+        )
     ]
 
 
@@ -209,3 +219,79 @@ def test_an_unlabelled_profile_has_no_accuracy_and_says_so(
     assert registry.get_sample_value(
         "sentiment_estimated_correct_total", {"sentiment": "positive"}
     ) == pytest.approx(fake_prediction("i love it").score)
+
+
+def test_each_text_adds_its_embedding_scores_to_the_text_drift_sums(
+    drift_client: TestClient, registry: CollectorRegistry, profile_path: Path
+) -> None:
+    value = registry.get_sample_value
+    assert value("sentiment_text_drift_texts_total") == 0  # the warm-up text is not counted
+    texts = ["i love it", "bad news", "the train", "great stuff"]
+    assert drift_client.post("/predict", json={"text": texts[0]}).status_code == 200
+    assert drift_client.post("/predict/batch", json={"texts": texts[1:]}).status_code == 200
+    basis = load_profile(profile_path).text["fp32"]
+    z, residual = basis.scorer().score(np.array([fake_embedding(t) for t in texts]))
+    assert value("sentiment_text_drift_texts_total") == 4
+    assert value("sentiment_text_drift_residual_total") == pytest.approx(residual.sum(), rel=1e-5)
+    for j in range(basis.components):
+        up = value(
+            "sentiment_text_drift_component_total", {"component": f"{j:02d}", "part": "positive"}
+        )
+        down = value(
+            "sentiment_text_drift_component_total", {"component": f"{j:02d}", "part": "negative"}
+        )
+        assert up is not None and down is not None and min(up, down) >= 0
+        assert up - down == pytest.approx(z[:, j].sum(), abs=1e-5)  # float32 sums
+    assert value("sentiment_reference_text_n") == 320
+    assert value("sentiment_reference_text_components") == 32
+    assert value("sentiment_reference_text_residual_sd") == pytest.approx(basis.residual_sd)
+    critical = {"statistic": "text", "severity": "critical"}
+    assert value("sentiment_drift_critical_value", critical) == round(chi2_isf(1e-4 / 2, 32), 4)
+
+
+def _text_series(registry: CollectorRegistry) -> list[str]:
+    return [m.name for m in registry.collect() if m.name.startswith("sentiment_text_drift")]
+
+
+def test_a_basis_for_other_arithmetic_is_not_used_and_info_says_why(
+    settings: Settings,
+    profile_path: Path,
+    registry: CollectorRegistry,
+    log_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    profile = load_profile(profile_path)
+    other = dataclasses.replace(profile, text={"int8-4-vnni": profile.text["fp32"]})
+    other.write(profile_path)
+    settings = settings.model_copy(update={"reference_profile": profile_path})
+    with TestClient(create_app(settings, model=FakeModel(), registry=registry)) as client:
+        drift = client.get("/info").json()["drift"]
+        assert client.post("/predict", json={"text": "i love it"}).status_code == 200
+    reason = (
+        "the reference profile has no text-embedding basis for fp32 embeddings (it has: "
+        "int8-4-vnni); an embedding computed with other arithmetic sits apart enough to raise "
+        "false alarms. Build one where this model serves: `sentimon model profile --texts "
+        "FILE` (the bundled model: `sentimon model refresh-profile`)"
+    )
+    assert drift["available"] is True
+    assert drift["text"] == {
+        "available": False,
+        "reason": reason,
+        "embedding": "fp32",
+        "components": None,
+        "basis": None,
+    }
+    assert _text_series(registry) == []
+    assert registry.get_sample_value("sentiment_estimated_correct_total", {"sentiment": "positive"})
+    [event] = [line for line in log_lines() if line.get("event") == "text_drift_off"]
+    assert event["reason"] == reason
+
+
+def test_text_drift_can_be_switched_off_alone(
+    settings: Settings, profile_path: Path, registry: CollectorRegistry
+) -> None:
+    settings = settings.model_copy(update={"reference_profile": profile_path, "text_drift": False})
+    with TestClient(create_app(settings, model=FakeModel(), registry=registry)) as client:
+        text = client.get("/info").json()["drift"]["text"]
+    assert text["reason"] == "text drift is off (SENTIMON_TEXT_DRIFT=false)"
+    assert _text_series(registry) == []
+    assert registry.get_sample_value("sentiment_reference_accuracy") == pytest.approx(65 / 80)

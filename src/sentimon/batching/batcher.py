@@ -18,9 +18,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
 
 from sentimon.errors import InferenceFailed, InferenceTimeout, ModelNotReady, Overloaded
 from sentimon.metrics.definitions import Metrics
@@ -122,6 +125,10 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
         self._closing = False
+        self.embedding_sink: Callable[[npt.NDArray[np.float32]], None] | None = None
+        """Called on the worker with each model call's sentence embeddings (text drift);
+        set after warm-up, so the warm-up text is not counted."""
+        self._sink_failed = False
 
     @property
     def admitted(self) -> int:
@@ -258,6 +265,17 @@ class MicroBatcher:
             else:
                 item.future.set_result(result)
 
+    def _sink(
+        self, sink: Callable[[npt.NDArray[np.float32]], None], embeddings: npt.NDArray[np.float32]
+    ) -> None:
+        """Hand the embeddings on; a failure there never fails the predictions (logged once)."""
+        try:
+            sink(embeddings)
+        except Exception:
+            if not self._sink_failed:
+                self._sink_failed = True
+                log.exception("the text-drift sums failed; predictions are unaffected")
+
     def _run(self, items: Sequence[_Item], loop: asyncio.AbstractEventLoop) -> None:
         """On the worker thread: tokenize, plan calls, run them, and answer each call's
         callers as soon as it is done, so they can send their next request while the
@@ -274,8 +292,14 @@ class MicroBatcher:
             results: list[Prediction | BaseException]
             try:
                 call_started = time.perf_counter()
-                probabilities = self._model.infer(rows)
+                sink = self.embedding_sink
+                if sink is None:
+                    probabilities = self._model.infer(rows)
+                else:
+                    probabilities, embeddings = self._model.infer_with_embeddings(rows)
                 m.inference.observe(time.perf_counter() - call_started)
+                if sink is not None:
+                    self._sink(sink, embeddings)
                 results = [
                     to_prediction(self._labels, probs, len(row))
                     for probs, row in zip(probabilities, rows, strict=True)

@@ -44,6 +44,7 @@ def serve(
         bool | None, flag("log_input_text", "--log-input-text/--no-log-input-text")
     ] = None,
     drift: Annotated[bool | None, flag("drift", "--drift/--no-drift")] = None,
+    text_drift: Annotated[bool | None, flag("text_drift", "--text-drift/--no-text-drift")] = None,
     reference_profile: Annotated[
         Path | None, flag("reference_profile", "--reference-profile")
     ] = None,
@@ -89,6 +90,7 @@ def serve(
         log_file_backups=log_file_backups,
         log_input_text=log_input_text,
         drift=drift,
+        text_drift=text_drift,
         reference_profile=reference_profile,
         store=store,
         database_url=database_url,

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sentimon.drift.reference import CONFIDENCE_HISTOGRAM, TOKENS_HISTOGRAM, ReferenceProfile
-from sentimon.drift.stats import chi2_isf
+from sentimon.drift.stats import chi2_isf, text_critical_values
+from sentimon.drift.text import TextBasis
+from sentimon.metrics.text_drift import TextDriftSums, register_text_drift
 
 ALPHAS = {"critical": 1e-4, "info": 1e-3}
 """Significance of the drift alerts by severity: at a 15 s evaluation these give no false
@@ -25,10 +27,15 @@ label-mix alert in a simulated stationary month (critical) and about 0.1 a day (
 class DriftMetrics:
     estimated_correct: Counter
     estimated_class: Counter
+    text: TextDriftSums | None = None
+    """The text-drift sums, when the profile has a basis for the served embeddings."""
 
 
-def build_drift_metrics(registry: CollectorRegistry, profile: ReferenceProfile) -> DriftMetrics:
-    """Register the drift metrics and set the reference gauges from `profile`."""
+def build_drift_metrics(
+    registry: CollectorRegistry, profile: ReferenceProfile, text: TextBasis | None = None
+) -> DriftMetrics:
+    """Register the drift metrics and set the reference gauges from `profile`; with `text`,
+    the text-drift metrics in that basis too."""
     labels = profile.labels
     reference_info = Gauge(
         "sentiment_reference_info",
@@ -59,7 +66,8 @@ def build_drift_metrics(registry: CollectorRegistry, profile: ReferenceProfile) 
     )
     critical = Gauge(
         "sentiment_drift_critical_value",
-        "Chi-square value above which a drift test rejects the reference, by severity.",
+        "Value above which a drift test rejects the reference, by severity: a chi-square, "
+        "or |z| for text_residual.",
         ["statistic", "severity"],
         registry=registry,
     )
@@ -79,6 +87,11 @@ def build_drift_metrics(registry: CollectorRegistry, profile: ReferenceProfile) 
             critical.labels(statistic=statistic, severity=severity).set(
                 round(chi2_isf(alpha, df), 4)
             )
+    if text is not None:
+        for severity, alpha in ALPHAS.items():
+            chi2, z = text_critical_values(alpha, text.components)
+            critical.labels(statistic="text", severity=severity).set(round(chi2, 4))
+            critical.labels(statistic="text_residual", severity=severity).set(round(z, 4))
 
     if profile.labelled is not None:
         accuracy = Gauge(
@@ -112,6 +125,7 @@ def build_drift_metrics(registry: CollectorRegistry, profile: ReferenceProfile) 
             ["sentiment"],
             registry=registry,
         ),
+        text=register_text_drift(registry, text) if text is not None else None,
     )
     for label in labels:
         m.estimated_correct.labels(sentiment=label)

@@ -4,13 +4,14 @@ import threading
 import time
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
 from sentimon.batching.batcher import BatchLimits, MicroBatcher, plan_calls
 from sentimon.errors import InferenceFailed, InferenceTimeout, ModelNotReady, Overloaded
 from sentimon.metrics.definitions import Metrics, build_metrics
-from tests.fakes import BlockingModel, FailingModel, FakeModel, fake_prediction
+from tests.fakes import BlockingModel, FailingModel, FakeModel, fake_embedding, fake_prediction
 
 LIMITS = BatchLimits(max_batch_size=8, max_batch_tokens=1000, max_wait_s=0.05)
 
@@ -324,3 +325,41 @@ def test_limits_are_checked() -> None:
         BatchLimits(max_batch_size=0)
     with pytest.raises(ValueError, match="max_padding_ratio must be >= 1, got 0.5"):
         BatchLimits(max_padding_ratio=0.5)
+
+
+async def test_the_embedding_sink_gets_each_calls_embeddings_on_the_worker(
+    metrics: Metrics,
+) -> None:
+    model = FakeModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=8, max_wait_s=0.05))
+    batcher.start()
+    await batcher.predict(["before the sink"])
+    got: list[tuple[str, np.ndarray]] = []
+    batcher.embedding_sink = lambda rows: got.append((threading.current_thread().name, rows))
+    texts = ["i love it", "bad news", "the train"]
+    assert await batcher.predict(texts) == [fake_prediction(t) for t in texts]
+    assert model.embedded == [3]
+    [(thread, rows)] = got
+    assert thread.startswith("sentimon-infer")
+    # Calls group texts by length, so the rows come in the call's order.
+    assert sorted(map(tuple, rows.tolist())) == sorted(
+        tuple(fake_embedding(t).tolist()) for t in texts
+    )
+    await batcher.close()
+
+
+async def test_a_failing_sink_never_fails_predictions(
+    metrics: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    batcher = make(FakeModel(), metrics)
+    batcher.start()
+
+    def broken(rows: np.ndarray) -> None:
+        raise ValueError(f"bad basis for {len(rows)} rows")
+
+    batcher.embedding_sink = broken
+    assert await batcher.predict(["one"]) == [fake_prediction("one")]
+    assert await batcher.predict(["two"]) == [fake_prediction("two")]
+    failures = [r for r in caplog.records if "text-drift sums failed" in r.getMessage()]
+    assert len(failures) == 1  # logged once, not per call
+    await batcher.close()

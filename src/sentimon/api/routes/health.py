@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from sentimon import __version__
 from sentimon.api.deps import get_service
-from sentimon.schemas import DriftOut, HealthOut, InfoOut, Int8Out, ReadyOut
+from sentimon.drift.text import embedding_kind
+from sentimon.schemas import DriftOut, HealthOut, InfoOut, Int8Out, ReadyOut, TextDriftOut
 from sentimon.service import SentimentService
 
 router = APIRouter(tags=["health"])
@@ -73,4 +74,17 @@ def _drift(service: SentimentService) -> DriftOut:
         calibration=reference.calibration.method if reference.calibration else "none",
         reference_accuracy=reference.labelled.accuracy if reference.labelled else None,
         skipped=list(reference.skipped),
+        text=_text_drift(service),
+    )
+
+
+def _text_drift(service: SentimentService) -> TextDriftOut | None:
+    if service.model is None:
+        return None
+    embedding = embedding_kind(service.model.info)
+    basis = service.text_basis
+    if basis is None:
+        return TextDriftOut(available=False, reason=service.text_drift_off, embedding=embedding)
+    return TextDriftOut(
+        available=True, embedding=embedding, components=basis.components, basis=basis.fitted_on
     )
