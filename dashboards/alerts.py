@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 ALERTS_FILE = ROOT / "deploy" / "prometheus" / "rules" / "alerts.yaml"
 RECORDING_FILE = ROOT / "deploy" / "prometheus" / "rules" / "recording.yaml"
 
-# Alerts on a drift statistic's chi-square: each compares with a critical-value series, so its
-# first comparison with a number is the N it needs.
+# Alerts on a drift statistic: each compares with a critical-value series, so its first
+# comparison with a number is the N it needs.
 DRIFT_ALERTS = (
     "SentimentLabelMixDrift",
     "SentimentLabelMixDriftInfo",
     "SentimentConfidenceDrift",
     "SentimentInputLengthDrift",
+    "SentimentTextDrift",
 )
 
 _COMPARISONS = frozenset({">", "<", ">=", "<=", "==", "!="})
@@ -148,7 +149,7 @@ class Thresholds:
     disk_fstype_exclude: str  # HostLowDiskSpace: regex of filesystem types it ignores
     accuracy_target: float  # SentimentLowFeedbackAccuracy: target feedback agreement
     feedback_min: float  # SentimentLowFeedbackAccuracy: feedbacks needed in its window
-    drift_n_min: float  # the drift alerts (label mix, confidence, input length): N in 5m
+    drift_n_min: float  # the drift alerts (label mix, confidence, length, text): N in 5m
     accuracy_drop_n_min: float  # SentimentEstimatedAccuracyDrop: predictions needed in 1h
     accuracy_drop_margin: float  # SentimentEstimatedAccuracyDrop: fires this far below reference
     error_budget: float  # 1 - SLO: the burn-rate alerts divide the 5xx ratio by it

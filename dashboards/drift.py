@@ -1,5 +1,7 @@
 """Drift rows of the Drift & feedback dashboard: the live label mix, confidence and input
-length against the model's reference profile, their chi-square tests and p-values, and PSI.
+length against the model's reference profile, their chi-square tests and p-values, and PSI;
+text drift, the texts' sentence embedding against the reference's (a chi-square over its
+whitened principal components and a z on the residual outside them).
 
 Every statistic comes from the `sentimon.rules.drift` recording rules, which sum the counters
 of all replicas before testing (a per-replica test would multiply the false alarms). The
@@ -9,8 +11,9 @@ during a rollout); stats show that as "not measured". The critical values are se
 (`sentiment_drift_critical_value`, from the reference's degrees of freedom); the p-value lines
 are the significance levels they were computed at (`sentimon.metrics.drift.ALPHAS`).
 
-Text drift (the model's sentence embedding against the reference) joins here when its
-counters and recording rules exist; no metric carries it yet.
+Text drift has series only when the reference profile has a text-embedding basis for the
+arithmetic that serves (fp32, or the int8 recipe and CPU class): GET /info, `drift.text`,
+says which and why not.
 """
 
 from __future__ import annotations
@@ -35,26 +38,44 @@ REFERENCE_COLOR = "text"
 LABEL_MIX_ALERTS = ("SentimentLabelMixDrift", "SentimentLabelMixDriftInfo")
 CONFIDENCE_ALERTS = ("SentimentConfidenceDrift",)
 TOKENS_ALERTS = ("SentimentInputLengthDrift",)
-ALL_ALERTS = (*LABEL_MIX_ALERTS, *CONFIDENCE_ALERTS, *TOKENS_ALERTS)
+TEXT_ALERTS = ("SentimentTextDrift",)
+# The tests that count predictions (label mix) or their histograms (confidence, tokens).
+PREDICTION_ALERTS = (*LABEL_MIX_ALERTS, *CONFIDENCE_ALERTS, *TOKENS_ALERTS)
+ALL_ALERTS = (*PREDICTION_ALERTS, *TEXT_ALERTS)
 
 # statistic (the `statistic` label of the critical values) -> metric part of its rules.
 METRICS = {
     "label_mix": "sentiment_label_mix",
     "confidence": "sentiment_confidence_drift",
     "input_tokens": "sentiment_input_tokens_drift",
+    "text": "sentiment_text_drift",
 }
 # The histograms tested against the reference (the `histogram` label of its bucket shares).
 HISTOGRAMS = {
     "confidence": "sentiment_prediction_confidence",
     "input_tokens": "sentiment_input_tokens",
 }
-NAMES = {"label_mix": "label mix", "confidence": "confidence", "input_tokens": "input length"}
+NAMES = {
+    "label_mix": "label mix",
+    "confidence": "confidence",
+    "input_tokens": "input length",
+    "text": "text embedding",
+}
 TITLES = {"label_mix": "Label-mix", "confidence": "Confidence", "input_tokens": "Input-length"}
+RESIDUAL_Z = "job:sentiment_text_drift_residual"
 
 SILENCED = (
     f'Absent ("{NOT_MEASURED}" on the stats) without a reference profile (GET /info says '
     "why), with no predictions in the window, and while two model revisions serve: drift is "
     "silenced during a rollout."
+)
+
+
+TEXT_SILENCED = (
+    f'Absent ("{NOT_MEASURED}" on the stats) without a reference profile, when the profile '
+    "has no text-embedding basis for the arithmetic that serves (fp32, or the int8 recipe and "
+    "CPU class: GET /info, drift.text, says which and why), with SENTIMON_TEXT_DRIFT=false, "
+    "with no texts in the window, and while two model revisions serve."
 )
 
 
@@ -114,6 +135,7 @@ def rows(p: Panels, th: Thresholds) -> list[Row]:
     return [
         Row("Label-mix drift", _label_mix_row(p, th)),
         Row("Confidence and input-length drift", _distribution_row(p, th)),
+        Row("Text drift", _text_row(p, th)),
         Row("Drift p-values and PSI", _tests_row(p)),
     ]
 
@@ -170,7 +192,7 @@ def _label_mix_row(p: Panels, th: Thresholds) -> PanelList:
                 "this one, on their chi-square panels.",
                 f"Under {gate}: no drift alert judges (chi-square needs enough predictions "
                 "per label); the statistics are still drawn, and are noisy.",
-                ALL_ALERTS,
+                PREDICTION_ALERTS,
             ),
             "short",
             [Q(stat_series("label_mix", "n5m"))],
@@ -328,6 +350,168 @@ def _distribution_row(p: Panels, th: Thresholds) -> PanelList:
     ]
 
 
+def _text_row(p: Panels, th: Thresholds) -> PanelList:
+    gate = f"{th.drift_n_min:g}"
+    both = (
+        f"SentimentTextDrift fires when either test rejects, with N >= {gate} texts, for 2 "
+        f"minutes: together they reject at {_alpha('critical')} (the chi-square at half that "
+        "level, |z| at a quarter on each side)."
+    )
+    return [
+        p.stat(
+            "Text chi-square (5m)",
+            Doc(
+                "The texts of the last 5 minutes, all replicas, in the model's sentence "
+                "embedding (the vector its classifier head reads), projected on the "
+                "reference's k principal components, whitened so that reference texts score "
+                "mean 0 and variance 1 on each: chi-square = sum over components of the live "
+                "mean^2 / (1/N + 1/n_ref), k degrees of freedom. Beside it the critical value "
+                f"the alert compares it with. {TEXT_SILENCED}",
+                f"Above the critical value: the texts' content moved along the directions the "
+                f"reference texts vary most (a new topic, vocabulary, register). {both}",
+                TEXT_ALERTS,
+            ),
+            "none",
+            [
+                Q(measured(stat_series("text", "chi2_5m")), "chi-square"),
+                Q(critical("text"), "critical"),
+            ],
+            decimals=1,
+            nan_text=NOT_MEASURED,
+            graph=False,
+            span=6,
+        ),
+        p.stat(
+            "Residual z (5m)",
+            Doc(
+                "The part of each text's embedding outside the reference's k components (the "
+                "residual norm): its mean over the last 5 minutes, all replicas, against its "
+                "mean on the reference texts, as z = (live - reference) / (reference sd x "
+                "sqrt(1/N + 1/n_ref)). Beside it the critical |z| the alert compares it with. "
+                f"{TEXT_SILENCED}",
+                "Beyond the critical value either way: above, texts unlike anything in the "
+                "reference (another language, code, markup, a new domain); below, texts more "
+                f"alike than the reference's (templates, a bot, repeats). {both}",
+                TEXT_ALERTS,
+            ),
+            "none",
+            [
+                Q(measured(selector(f"{RESIDUAL_Z}:z5m")), "z"),
+                Q(critical("text_residual"), "critical |z|"),
+            ],
+            decimals=2,
+            nan_text=NOT_MEASURED,
+            graph=False,
+            span=6,
+        ),
+        p.stat(
+            "Texts tested (5m)",
+            Doc(
+                "N: texts over the last 5 minutes, all replicas, whose sentence embedding was "
+                "scored against the reference (increase() extrapolates to the window's edges, "
+                f"so up to ~5% high). {TEXT_SILENCED}",
+                f"Under {gate}: the text-drift alert does not judge; the statistics are still "
+                "drawn, and are noisy.",
+                TEXT_ALERTS,
+            ),
+            "short",
+            [Q(measured(stat_series("text", "n5m")))],
+            thresholds=steps("orange", (th.drift_n_min, "green")),
+            decimals=0,
+            nan_text=NOT_MEASURED,
+            span=6,
+        ),
+        p.stat(
+            "Text reference",
+            Doc(
+                "The reference's text basis: k, the principal components tested (the "
+                "chi-square's degrees of freedom), and n_ref, the reference texts it was "
+                "scaled on (their mean is an estimate too, hence the 1/n_ref in both tests). "
+                "Which texts and which embedding arithmetic: GET /info, drift.text. "
+                f"{TEXT_SILENCED}",
+                f'"{NOT_MEASURED}" on a model that should have text drift: the profile lacks a '
+                "basis for the serving backend or int8 recipe; rebuild it where the model "
+                "serves (see the runbook).",
+                TEXT_ALERTS,
+            ),
+            "none",
+            [
+                Q(measured(stat_series("text", "df")), "components"),
+                Q(measured(selector("job:sentiment_reference_text_n:max")), "reference texts"),
+            ],
+            decimals=0,
+            nan_text=NOT_MEASURED,
+            graph=False,
+            span=6,
+        ),
+        p.timeseries(
+            "Text chi-square against its critical value",
+            Doc(
+                "Chi-square of the texts' sentence embedding against the reference over a "
+                "sliding 5 minutes and hour, all replicas, with the critical value (dashed, "
+                f"{_alpha('critical')} for both tests together) and N, the texts tested in "
+                f"5 minutes, on the right axis. {TEXT_SILENCED}",
+                "The 5-minute line above the dashed one: the alert's chi-square condition. The "
+                "hour's line is steadier and sees smaller, lasting shifts; it crosses first "
+                "when the texts drift slowly. Chi-square scales with N.",
+                TEXT_ALERTS,
+            ),
+            "none",
+            [
+                Q(stat_series("text", "chi2_5m"), "chi-square (5m)"),
+                Q(stat_series("text", "chi2_1h"), "chi-square (1h)"),
+                Q(critical("text"), f"critical ({_alpha('critical')})"),
+                Q(stat_series("text", "n5m"), "N (5m)"),
+            ],
+            dashed=["^critical "],
+            right_axis={"^N ": "short"},
+            min_value=0,
+            span=12,
+        ),
+        p.timeseries(
+            "Residual z against its critical values",
+            Doc(
+                "z of the mean residual norm (the embedding outside the reference's "
+                "components) against the reference's, over a sliding 5 minutes and hour, all "
+                "replicas, with the critical values either side (dashed). Positive: texts "
+                f"further from anything in the reference. {TEXT_SILENCED}",
+                "The 5-minute line beyond a dashed one: the alert's residual condition. Up: "
+                "another language, domain or format; down: repetitive texts (a bot, a "
+                "template). z grows with sqrt(N) for the same shift.",
+                TEXT_ALERTS,
+            ),
+            "none",
+            [
+                Q(selector(f"{RESIDUAL_Z}:z5m"), "z (5m)"),
+                Q(selector(f"{RESIDUAL_Z}:z1h"), "z (1h)"),
+                Q(critical("text_residual"), "critical (upper)"),
+                Q(f"-{critical('text_residual')}", "critical (lower)"),
+            ],
+            dashed=["^critical "],
+            span=12,
+        ),
+        p.timeseries(
+            "Text embedding: mean of each component (5m)",
+            Doc(
+                "Mean over the last 5 minutes, all replicas, of each whitened principal "
+                "component of the texts' sentence embedding (00 the reference texts' main "
+                "direction of variation, then in decreasing order), in reference standard "
+                "deviations: 0 is the reference's mean, and chance alone keeps a component "
+                "within about 4 x sqrt(1/N + 1/n_ref) of it (0.23 at N = 500, n_ref = 840). "
+                f"{TEXT_SILENCED}",
+                "One or a few components far from 0 while the others stay: the texts shifted "
+                "along those directions, the chi-square's main contributors. Compare the time "
+                "it started with the label-mix and input-length panels, then read sample "
+                "texts from that time (see the runbook).",
+                TEXT_ALERTS,
+            ),
+            "none",
+            [Q(selector("job_component:sentiment_text_drift:mean5m"), "{{component}}")],
+            span=24,
+        ),
+    ]
+
+
 def _tests_row(p: Panels) -> PanelList:
     return [
         p.timeseries(
@@ -336,8 +520,10 @@ def _tests_row(p: Panels) -> PanelList:
                 "p-value of each drift test over a sliding 5 minutes, log scale: the "
                 "probability of a chi-square this large if the traffic followed the reference. "
                 f"Dashed lines: {sci(ALPHAS['critical'])} (every drift alert) and "
-                f"{sci(ALPHAS['info'])} (the label mix's info alert). A p-value that underflows "
-                f"to 0 (an overwhelming shift) falls off the log axis. {SILENCED}",
+                f"{sci(ALPHAS['info'])} (the label mix's info alert); the text-embedding "
+                "alert splits its level between its two tests, so its chi-square alerts at "
+                f"{sci(ALPHAS['critical'] / 2)}. A p-value that underflows to 0 (an "
+                f"overwhelming shift) falls off the log axis. {SILENCED}",
                 "A line under a dashed one with enough predictions (see Predictions tested) for "
                 "2 minutes: that alert fires. Lines that hover just above: a borderline shift, "
                 "worth a look at the distributions.",

@@ -1,9 +1,9 @@
 """Drift & feedback: is the model still seeing the traffic it was built for, and is it still
-right? Drift of the label mix, confidence and input length against the model's reference
-profile (the rows of `dashboards.drift`); the label-free accuracy estimate (CBPE, with the
-BBSE cross-check) beside the reference accuracy and the feedback agreement; how often user
-feedback agrees with the model, per class; and the health of the prediction log and feedback
-store feedback depends on. Text drift joins when its counters exist (see `dashboards.drift`).
+right? Drift of the label mix, confidence, input length and the texts' sentence embedding
+against the model's reference profile (the rows of `dashboards.drift`); the label-free
+accuracy estimate (CBPE, with the BBSE cross-check) beside the reference accuracy and the
+feedback agreement; how often user feedback agrees with the model, per class; and the health
+of the prediction log and feedback store feedback depends on.
 
 Every statistic comes from the `sentimon.rules.drift` and `sentimon.rules.feedback` recording
 rules, which sum counters over the fleet before dividing. Feedback is sparse and biased, so
@@ -68,10 +68,11 @@ def build(th: Thresholds) -> model.Dashboard:
     return assemble(
         FEEDBACK_UID,
         TITLE,
-        "Drift of the label mix, confidence and input length against the model's reference "
-        "profile; the label-free accuracy estimate beside the reference accuracy and the "
-        "feedback agreement; feedback agreement with its n and Wilson interval, per-class "
-        "precision, recall and F1; and the prediction log and feedback store.",
+        "Drift of the label mix, confidence, input length and the texts' sentence embedding "
+        "against the model's reference profile; the label-free accuracy estimate beside the "
+        "reference accuracy and the feedback agreement; feedback agreement with its n and "
+        "Wilson interval, per-class precision, recall and F1; and the prediction log and "
+        "feedback store.",
         [
             *drift.rows(p, th),
             Row("Label-free accuracy", _estimate_row(p, th)),

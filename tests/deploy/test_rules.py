@@ -136,8 +136,10 @@ def test_sentiment_metrics_in_the_rules_exist_in_the_registry() -> None:
     registry = CollectorRegistry()
     build_metrics(registry, process_collectors=False)
     # The drift metrics exist with a reference profile (the bundled model's has labels, so
-    # the reference accuracy and BBSE weights too).
-    build_drift_metrics(registry, load_profile(BUNDLED_MODEL_DIR / PROFILE_FILE))
+    # the reference accuracy and BBSE weights too), the text-drift ones with a text-embedding
+    # basis of the served kind (the bundled profile has one per kind, all with the same names).
+    profile = load_profile(BUNDLED_MODEL_DIR / PROFILE_FILE)
+    build_drift_metrics(registry, profile, next(iter(profile.text.values())))
     exposed = _exposed_names(registry)
     used = _metrics_used("sentiment_")
     assert len(used) >= 8, used
@@ -208,6 +210,7 @@ def test_the_catalogue_is_complete() -> None:
         "SentimentLabelMixDriftInfo": {"info"},
         "SentimentConfidenceDrift": {"warning"},
         "SentimentInputLengthDrift": {"warning"},
+        "SentimentTextDrift": {"warning"},
         "SentimentEstimatedAccuracyDrop": {"warning"},
         "SentimentFeedbackStoreDown": {"critical"},
         "SentimentStoreDroppingWrites": {"warning"},

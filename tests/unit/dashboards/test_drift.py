@@ -26,6 +26,15 @@ SHOWN = {
     "job_lower_le:sentiment_input_tokens_drift:share5m",
     "job_lower_le:sentiment_input_tokens_drift:share1h",
     "job:sentiment_input_tokens_drift:chi2_5m",
+    "job:sentiment_text_drift:chi2_5m",
+    "job:sentiment_text_drift:chi2_1h",
+    "job:sentiment_text_drift:n5m",
+    "job:sentiment_text_drift:df",
+    "job:sentiment_text_drift:pvalue5m",
+    "job:sentiment_text_drift_residual:z5m",
+    "job:sentiment_text_drift_residual:z1h",
+    "job_component:sentiment_text_drift:mean5m",
+    "job:sentiment_reference_text_n:max",
     "job_histogram_lower_le:sentiment_reference_bucket_share:max",
     "job:sentiment_estimated_accuracy:ratio5m",
     "job:sentiment_estimated_accuracy:ratio1h",
@@ -50,9 +59,10 @@ def test_the_drift_statistics_are_on_the_dashboard(boards: list[dict[str, Any]])
 
 def test_drift_rows_come_first(boards: list[dict[str, Any]]) -> None:
     rows = [p["title"] for p in board(boards)["panels"] if p["type"] == "row"]
-    assert rows[:4] == [
+    assert rows[:5] == [
         "Label-mix drift",
         "Confidence and input-length drift",
+        "Text drift",
         "Drift p-values and PSI",
         "Label-free accuracy",
     ]

@@ -1,10 +1,11 @@
 """The drift recording rules and alerts do the arithmetic of `sentimon.drift.stats`.
 
 Every expected number of deploy/prometheus/tests/drift.test.yaml is recomputed here from that
-test's own input series with `chi_square`, `promql_p_value`, `psi`, `cbpe` and
-`bbse_accuracy`, so the promtool cases (which run the rules) and the Python functions cannot
-drift apart; each alert case is checked against the alert's condition computed the same way;
-and random counts, references and label sets go through promtool against the same functions.
+test's own input series with `chi_square`, `promql_p_value`, `psi`, `cbpe`, `bbse_accuracy`,
+`text_drift_chi2` and `residual_z`, so the promtool cases (which run the rules) and the Python
+functions cannot drift apart; each alert case is checked against the alert's condition computed
+the same way; and random counts, references, label sets and text components go through promtool
+against the same functions.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from sentimon.drift.stats import (
     merge_bins,
     promql_p_value,
     psi,
+    residual_z,
+    text_critical_values,
+    text_drift_chi2,
 )
 from tests.unit.dashboards._promtool import PROMTOOL, run_rule_tests
 from tests.unit.dashboards.test_feedback_rules import expand, round_to, seconds
@@ -51,6 +55,14 @@ METRICS = {
     "confidence": "sentiment_confidence_drift",
     "input_tokens": "sentiment_input_tokens_drift",
 }
+# Text drift: the reference's text gauges (each recorded as job:<gauge>:max), and the metric
+# part of its rules (the residual's z is job:<TEXT>_residual:z5m).
+TEXT_REFERENCE = (
+    "sentiment_reference_text_n",
+    "sentiment_reference_text_residual_mean",
+    "sentiment_reference_text_residual_sd",
+)
+TEXT = "sentiment_text_drift"
 MIN_N = 500  # the drift alerts' N gate (5m)
 MIN_N_ACCURACY = 1000  # SentimentEstimatedAccuracyDrop's N gate (1h)
 ACCURACY_MARGIN = 0.05  # ... below the reference accuracy
@@ -231,6 +243,42 @@ class _JobRules:
         self.put(f"job:{metric}:pvalue{w}", promql_p_value(test.statistic, test.df))
         self.put(f"job:{metric}:psi{w}", psi(observed, shares))
 
+    def text_drift(self, w: str, reference: Mapping[str, float], components: float | None) -> None:
+        """The N, component mean, chi-square, z, t, p-value and residual z rules of text drift."""
+        counted = self.summed(f"{TEXT}_texts_total", [], WINDOWS[w])
+        if not counted:
+            return
+        n = counted[()]
+        self.put(f"job:{TEXT}:n{w}", n)
+        if n <= 0:
+            return
+        parts = self.summed(f"{TEXT}_component_total", ["component", "part"], WINDOWS[w])
+        # The sum of z_j is positive - negative, each part summed over the fleet first.
+        means = {
+            component: (value - parts[(component, "negative")]) / n
+            for (component, part), value in parts.items()
+            if part == "positive" and (component, "negative") in parts
+        }
+        for component, value in means.items():
+            self.put(f"job_component:{TEXT}:mean{w}", value, component=component)
+        n_reference = reference.get("sentiment_reference_text_n", 0.0)
+        if means and n_reference > 0:
+            chi2 = text_drift_chi2(list(means.values()), n, n_reference)
+            self.put(f"job:{TEXT}:chi2_{w}", chi2)
+            if components is not None and components > 0:
+                z = wilson_hilferty_z(chi2, int(components))
+                self.put(f"job:{TEXT}:wilson_hilferty_z{w}", z)
+                self.put(f"job:{TEXT}:normal_tail_t{w}", normal_tail_t(z))
+                self.put(f"job:{TEXT}:pvalue{w}", promql_p_value(chi2, int(components)))
+        residual = self.summed(f"{TEXT}_residual_total", [], WINDOWS[w])
+        mean = reference.get("sentiment_reference_text_residual_mean")
+        sd = reference.get("sentiment_reference_text_residual_sd", 0.0)
+        if residual and mean is not None and sd > 0 and n_reference > 0:
+            self.put(
+                f"job:{TEXT}_residual:z{w}",
+                residual_z(residual[()] / n, n, mean, sd, n_reference),
+            )
+
     def compute(self) -> Rules:
         for suffix, window in (("", WINDOWS["5m"]), ("1h", WINDOWS["1h"])):
             if revisions := self.revisions(window):
@@ -267,6 +315,14 @@ class _JobRules:
             self.put(
                 "job_sentiment:sentiment_reference_bbse_weight:max", value, sentiment=sentiment
             )
+        text_reference: dict[str, float] = {}
+        for gauge in TEXT_REFERENCE:
+            for value in self.maxed(gauge, []).values():
+                text_reference[gauge] = value
+                self.put(f"job:{gauge}:max", value)
+        components = self.maxed("sentiment_reference_text_components", []).get(())
+        if components is not None:
+            self.put(f"job:{TEXT}:df", components)
 
         references: dict[str, dict[tuple[str, ...], float]] = {
             "label_mix": {(s,): v for s, v in shares.items()}
@@ -299,6 +355,7 @@ class _JobRules:
                     elif (lower,) in cumulative:
                         bins[(lower, le)] = cumulative[(le,)] - cumulative[(lower,)]
                 self.drift(METRICS[statistic], ["lower", "le"], w, bins, references[statistic])
+            self.text_drift(w, text_reference, components)
 
             correct = {
                 g[0]: v
@@ -423,6 +480,42 @@ def _accuracy_numbers(rules: Rules, job: Labels) -> list[str]:
     return [f"at {estimate * 100:.4g}%, ", f"against {reference * 100:.4g}% ", f"from {n:.0f} "]
 
 
+def _text_values(rules: Rules, job: Labels) -> dict[str, float | None]:
+    critical_rule = "job_statistic_severity:sentiment_drift_critical_value:max"
+    return {
+        "chi2": _get(rules, f"job:{TEXT}:chi2_5m", job),
+        "df": _get(rules, f"job:{TEXT}:df", job),
+        "critical": _get(rules, critical_rule, job, statistic="text", severity="critical"),
+        "z": _get(rules, f"job:{TEXT}_residual:z5m", job),
+        "critical_z": _get(
+            rules, critical_rule, job, statistic="text_residual", severity="critical"
+        ),
+        "n": _get(rules, f"job:{TEXT}:n5m", job),
+    }
+
+
+def _text_condition(rules: Rules, job: Labels) -> bool:
+    """(chi2 > its critical value or |z| > its critical value), N >= 500, one revision."""
+    v = _text_values(rules, job)
+    chi2, critical, z, critical_z, n = (v[k] for k in ("chi2", "critical", "z", "critical_z", "n"))
+    revisions = _get(rules, "job:sentiment_model_revisions:count", job) or 0
+    beyond = (chi2 is not None and critical is not None and chi2 > critical) or (
+        z is not None and critical_z is not None and abs(z) > critical_z
+    )
+    return beyond and n is not None and n >= MIN_N and revisions <= 1
+
+
+def _text_numbers(rules: Rules, job: Labels) -> list[str]:
+    v = _text_values(rules, job)
+    assert None not in v.values(), v
+    return [
+        f"chi-square {v['chi2']:.1f} over {v['df']:.0f} components "
+        f"(critical value {v['critical']:.2f}), ",
+        f"residual z {v['z']:.2f} (critical |z| {v['critical_z']:.2f}), ",
+        f"from {v['n']:.0f} texts.",
+    ]
+
+
 ALERTS = {
     "SentimentLabelMixDrift": _drift_alert("label_mix", "critical"),
     "SentimentLabelMixDriftInfo": _drift_alert("label_mix", "info"),
@@ -431,6 +524,7 @@ ALERTS = {
     "SentimentEstimatedAccuracyDrop": AlertCheck(
         1800, "1h", _accuracy_condition, _accuracy_numbers
     ),
+    "SentimentTextDrift": AlertCheck(120, "5m", _text_condition, _text_numbers),
 }
 
 
@@ -500,6 +594,10 @@ def test_every_drift_rule_is_checked_with_values_and_absent() -> None:
         "job_sentiment:sentiment_reference_share:max",
         "job:sentiment_label_mix:chi2_5m",
         "job:sentiment_bbse_accuracy:ratio1h",
+        f"job_component:{TEXT}:mean5m",
+        f"job:{TEXT}_residual:z5m",
+        f"job:{TEXT}:df",
+        "job:sentiment_reference_text_n:max",
     } <= absent
 
 
@@ -540,6 +638,15 @@ def test_the_alerts_read_the_exported_critical_values_and_the_gates() -> None:
             f"and on (job) job:{metric}:n5m >= {MIN_N} "
             "unless on (job) job:sentiment_model_revisions:count > 1"
         ) in text
+    critical = "job_statistic_severity:sentiment_drift_critical_value:max"
+    assert (
+        f"( job:{TEXT}:chi2_5m > on (job) "
+        f'{critical}{{statistic="text", severity="critical"}} '
+        f"or on (job) abs(job:{TEXT}_residual:z5m) > on (job) "
+        f'{critical}{{statistic="text_residual", severity="critical"}} ) '
+        f"and on (job) job:{TEXT}:n5m >= {MIN_N} "
+        "unless on (job) job:sentiment_model_revisions:count > 1"
+    ) in text
     assert (
         "job:sentiment_estimated_accuracy:ratio1h < on (job) "
         f"(job:sentiment_reference_accuracy:max - {ACCURACY_MARGIN}) "
@@ -559,8 +666,10 @@ def test_increase_counts_resets_and_refuses_extrapolation() -> None:
 
 def test_the_critical_values_are_chi2_isf() -> None:
     """The cases' critical-value gauges are what the service exports: chi2_isf of the alpha
-    for the df of the same replica's reference, to 4 decimals."""
+    for the df of the same replica's reference, to 4 decimals; for text drift
+    `text_critical_values` of the alpha and the replica's components (chi-square, |z|)."""
     alphas = {"critical": 1e-4, "info": 1e-3}
+    text_tests = {"text": 0, "text_residual": 1}
     checked = 0
     for case in suite()["tests"]:
         series = case_series(case)
@@ -574,6 +683,16 @@ def test_the_critical_values_are_chi2_isf() -> None:
                 == (s.labels["job"], s.labels["instance"])
             ]
             statistic = s.labels["statistic"]
+            if statistic in text_tests:
+                (components,) = [
+                    x.samples[0][1]
+                    for x in replica
+                    if x.name == "sentiment_reference_text_components"
+                ]
+                value = text_critical_values(alphas[s.labels["severity"]], int(components))
+                assert s.samples[0][1] == round(value[text_tests[statistic]], 4), s
+                checked += 1
+                continue
             shares = [
                 x.samples[0][1]
                 for x in replica
@@ -608,8 +727,11 @@ def _random_shares(rng: random.Random, size: int) -> list[float]:
     return [x / total for x in raw]
 
 
-def _random_job(rng: random.Random, job: str, revisions: int = 1) -> list[dict[str, str]]:
-    """A reference and two replicas' counters, all created at 0 and moved once at 2m."""
+def _random_job(
+    rng: random.Random, job: str, revisions: int = 1, components: int | None = None
+) -> list[dict[str, str]]:
+    """A reference and two replicas' counters, all created at 0 and moved once at 2m; with
+    `components`, a text section of that many components and its counters too."""
     labels = rng.choice(LABEL_SETS)
     shares = _random_shares(rng, len(labels))
     if len(labels) > 2 and rng.random() < 0.3:
@@ -700,6 +822,41 @@ def _random_job(rng: random.Random, job: str, revisions: int = 1) -> list[dict[s
             out.append(
                 _series("sentiment_input_tokens_bucket", {**target, "le": le}, counter(cumulative))
             )
+    if components is not None:
+        # Its own generator: the other series stay those of the seed alone.
+        out += _random_text(random.Random(f"text-{job}"), job, components, zero)
+    return out
+
+
+def _random_text(rng: random.Random, job: str, components: int, zero: bool) -> list[dict[str, str]]:
+    """A text section (n_ref, k, residual mean and sd) and two replicas' text counters:
+    per component the sums of max(z, 0) and max(-z, 0), shifted at random, and the residual."""
+    n_reference = rng.randint(50, 3000)
+    mean = round(rng.uniform(0.5, 5.0), 6)
+    sd = round(rng.uniform(0.05, 1.0), 6)
+    out = []
+    for pod in ("pod-a", "pod-b"):
+        target = {"job": job, "instance": pod}
+        for name, value in (
+            ("sentiment_reference_text_n", n_reference),
+            ("sentiment_reference_text_components", components),
+            ("sentiment_reference_text_residual_mean", mean),
+            ("sentiment_reference_text_residual_sd", sd),
+        ):
+            out.append(_series(name, target, f"{value}x5"))
+        texts = 0 if zero else rng.choice([0, rng.randint(1, 40), rng.randint(40, 900)])
+
+        def counter(value: float) -> str:
+            return f"0 0 {value!r}x3"
+
+        out.append(_series(f"{TEXT}_texts_total", target, counter(texts)))
+        for component in range(components):
+            for part in ("positive", "negative"):
+                total = round(texts * rng.uniform(0.0, 0.8), 3)
+                labels = {**target, "component": f"{component:02d}", "part": part}
+                out.append(_series(f"{TEXT}_component_total", labels, counter(total)))
+        residual = round(texts * mean * rng.uniform(0.8, 1.2), 3)
+        out.append(_series(f"{TEXT}_residual_total", target, counter(residual)))
     return out
 
 
@@ -739,15 +896,20 @@ def _checks(expected: Rules, jobs: Sequence[str], at: str) -> list[dict[str, Any
 def test_random_counts_through_promtool(tmp_path: Path) -> None:
     """Rules evaluated by promtool equal the stats functions to 1e-9 (not only after rounding),
     for 2, 3 and 5 labels (df 1 and 4 take the Wilson–Hilferty branch), random references
-    (merged bins, a class with share 0), an idle job (N = 0) and two revisions serving."""
+    (merged bins, a class with share 0), an idle job (N = 0) and two revisions serving; text
+    drift with 1, 2 (the exact p-value), 3 and 32 components, and a job without it."""
     rng = random.Random(20261201)
     jobs = [f"job-{i}" for i in range(10)] + ["job-idle", "job-canary"]
+    # Text components per job; job-0's reference has no text section.
+    components = [None, 1, 2, 3, 32, 2, 3, 32, 1, 32, 32, 3]
     series: list[dict[str, str]] = []
-    for job in jobs:
-        series += _random_job(rng, job, revisions=2 if job == "job-canary" else 1)
+    for job, k in zip(jobs, components, strict=True):
+        series += _random_job(rng, job, revisions=2 if job == "job-canary" else 1, components=k)
     case = {"interval": "1m", "input_series": series}
     expected = evaluate(case_series(case), seconds("5m"))
-    assert {len(v) for k, v in expected.items() if k.endswith(":pvalue5m")} == {len(jobs) - 2}
+    p_values = {k: len(v) for k, v in expected.items() if k.endswith(":pvalue5m")}
+    assert p_values.pop(f"job:{TEXT}:pvalue5m") == len(jobs) - 3
+    assert set(p_values.values()) == {len(jobs) - 2}
     case["promql_expr_test"] = _checks(expected, jobs, "5m")
     shutil.copy(RECORDING_FILE, tmp_path / "recording.yaml")
     suite = {"rule_files": ["recording.yaml"], "evaluation_interval": "1m", "tests": [case]}

@@ -47,16 +47,17 @@ def _gauge(value: float) -> str:
 def reference_profile(folder: Path) -> Path:
     """A labelled reference profile of FakeModel in which every label is predicted, and the
     confidence and token-length histograms each have more than one merged bin, so that every
-    drift statistic, the critical values and the BBSE weights exist."""
+    drift statistic, the critical values and the BBSE weights exist, and enough texts for a
+    text-embedding basis (`sentimon.drift.text.MIN_FIT_TEXTS`, `MIN_SCALE_TEXTS`)."""
     texts = [
-        *(f"love it {i}" for i in range(30)),
-        *(f"what a bad day for me today {i}" for i in range(20)),
+        *(f"love it {i}" for i in range(150)),
+        *(f"what a bad day for me today {i}" for i in range(100)),
         *(
             f"the bus is at the stop on the corner of main street by the old mill {i}"
-            for i in range(15)
+            for i in range(75)
         ),
     ]
-    truth = ["positive"] * 30 + ["negative"] * 20 + ["neutral"] * 10 + ["positive"] * 5
+    truth = ["positive"] * 150 + ["negative"] * 100 + ["neutral"] * 50 + ["positive"] * 25
     profile = build_profile(
         FakeModel(),
         Texts(texts, truth, "dashboard test texts"),
@@ -204,7 +205,9 @@ def test_every_panel_query_returns_series(
     (tmp_path / "dashboards.yaml").write_text(yaml.safe_dump(rules), encoding="utf-8")
     shutil.copy(RECORDING_FILE, tmp_path / "recording.yaml")
     shutil.copy(ALERTS_FILE, tmp_path / "alerts.yaml")
-    series = service_series(registry, reference_profile(tmp_path)) + other_series()
+    service = service_series(registry, reference_profile(tmp_path))
+    assert any(name.startswith("sentiment_text_drift_") for name, _, _ in service)
+    series = service + other_series()
     test = {
         "rule_files": ["recording.yaml", "alerts.yaml", "dashboards.yaml"],
         "evaluation_interval": "15s",

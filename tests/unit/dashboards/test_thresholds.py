@@ -105,6 +105,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("sentimon-model", "Model loaded"): {"one"},
     ("sentimon-drift-feedback", "Label-mix p-value (5m)"): {"drift_alpha"},
     ("sentimon-drift-feedback", "Predictions tested (5m)"): {"SentimentLabelMixDrift"},
+    ("sentimon-drift-feedback", "Texts tested (5m)"): {"SentimentTextDrift"},
     ("sentimon-drift-feedback", "Drift p-values (5m)"): {"drift_alpha"},
     ("sentimon-drift-feedback", "Predictions in the estimate (1h)"): {
         "SentimentEstimatedAccuracyDrop"
@@ -150,6 +151,7 @@ def test_alert_values_are_read() -> None:
     assert values["SentimentLowFeedbackAccuracy"] == {0.8}
     assert values["feedback_min"] == {100.0}
     assert values["SentimentLabelMixDrift"] == {500.0}
+    assert values["SentimentTextDrift"] == {500.0}
     assert values["SentimentEstimatedAccuracyDrop"] == {1000.0}
     assert values["drift_alpha"] == {1e-4, 1e-3}
 
@@ -181,6 +183,7 @@ def test_panel_thresholds_equal_the_alert_thresholds(boards: list[dict[str, Any]
         ("sentimon-drift-feedback", "Store up", "red", "green"),
         ("sentimon-drift-feedback", "Drift p-values (5m)", "red", "green"),
         ("sentimon-drift-feedback", "Predictions tested (5m)", "orange", "green"),
+        ("sentimon-drift-feedback", "Texts tested (5m)", "orange", "green"),
     ],
 )
 def test_threshold_colours_point_the_right_way(
