@@ -222,6 +222,7 @@ DRIFT_ALERTS = {
     "SentimentLabelMixDriftInfo",
     "SentimentConfidenceDrift",
     "SentimentInputLengthDrift",
+    "SentimentTextDrift",
 }
 
 
@@ -255,6 +256,14 @@ def _drift_alerts(stack: Stack) -> None:
     )
     assert n is not None and n >= 500, n
     assert chi2 is not None and critical is not None and chi2 < critical, (chi2, critical)
+    text_chi2 = query(stack, "job:sentiment_text_drift:chi2_5m")
+    text_critical = query(
+        stack,
+        'job_statistic_severity:sentiment_drift_critical_value:max{statistic="text",'
+        'severity="critical"}',
+    )
+    assert text_chi2 is not None and text_critical is not None, (text_chi2, text_critical)
+    assert text_chi2 < text_critical / 2, (text_chi2, text_critical)
     time.sleep(4)
     assert not DRIFT_ALERTS & set(active_alerts(stack)), active_alerts(stack).keys()
 
@@ -266,3 +275,8 @@ def _drift_alerts(stack: Stack) -> None:
     assert alert["labels"]["severity"] == "warning"
     assert alert["annotations"]["runbook_url"].endswith("#sentimentlabelmixdrift")
     wait_for("the webhook notification", notified(stack, "SentimentLabelMixDrift", "default"))
+    # The texts themselves moved too: long, generated, a quarter not English.
+    text = wait_for(
+        "SentimentTextDrift in Alertmanager", lambda: active_alerts(stack).get("SentimentTextDrift")
+    )
+    assert text["annotations"]["runbook_url"].endswith("#sentimenttextdrift")

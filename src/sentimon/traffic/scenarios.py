@@ -1,8 +1,11 @@
 """What `sentimon traffic` sends: a list of requests per scenario, reproducible from a seed.
 
-- normal: tweet-like texts with mixed sentiment, mostly POST /predict, some /predict/batch
-  and the tutorial's /analyze-sentiment/.
-- bad-input: the same, with a share of malformed requests (invalid JSON, empty or missing
+- normal: real tweets (the bundled model's held-out test tweets, `sentimon.traffic.tweets`),
+  each once per pass in a seeded order, mostly POST /predict, some /predict/batch and the
+  tutorial's /analyze-sentiment/. They are what the bundled model's reference profile was
+  measured on, so no drift alert fires on them.
+- bad-input: generated tweet-like texts (`sentimon.traffic.corpus`), with a share of
+  malformed requests (invalid JSON, empty or missing
   text, wrong types, text over the limit, wrong content type, empty batches), as in the
   classic demo where 70% of requests are bad. Each gets a 4xx; none may get a 5xx.
 - drift: a shifted label mix (mostly negative), longer texts and a share of non-English
@@ -11,8 +14,9 @@
 
 With a feedback share F, each generated text of a prediction request gets, with probability F
 (drawn from its own seeded stream, so the requests themselves do not change with F), the
-label to send back to `POST /feedback` once it is answered: the sentiment the corpus wrote it
-with (see `CorpusText.sentiment`). Malformed requests and the drift scenario's non-English
+label to send back to `POST /feedback` once it is answered: a tweet's human rating, or the
+sentiment the corpus wrote a generated text with (see `CorpusText.sentiment`). Malformed
+requests and the drift scenario's non-English
 posts, whose sentiment the generator does not know, get none.
 """
 
@@ -21,11 +25,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sentimon.traffic.corpus import generate_corpus, iter_corpus
 from sentimon.traffic.load import Request
+from sentimon.traffic.tweets import load_tweets
 
 SCENARIOS = ("normal", "bad-input", "drift", "burst")
 
@@ -140,12 +145,22 @@ def _labelled(options: ScenarioOptions) -> list[Labelled]:
 
 
 def _normal(rng: random.Random, options: ScenarioOptions) -> list[Request]:
+    return _mixed(rng, _passes(rng, load_tweets()), options.size)
+
+
+def _passes(rng: random.Random, texts: Sequence[Labelled]) -> Iterator[Labelled]:
+    """`texts` over and over, each pass in a new seeded order."""
+    while True:
+        yield from rng.sample(texts, len(texts))
+
+
+def _generated(rng: random.Random, options: ScenarioOptions) -> list[Request]:
     texts = ((c.text, c.sentiment) for c in iter_corpus(seed=options.seed))
     return _mixed(rng, texts, options.size)
 
 
 def _bad_input(rng: random.Random, options: ScenarioOptions) -> list[Request]:
-    good = _normal(rng, options)
+    good = _generated(rng, options)
     malformed = _malformed(options.max_text_chars)
     return [
         rng.choice(malformed)(rng) if rng.random() < options.bad_share else request

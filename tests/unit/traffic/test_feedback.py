@@ -16,6 +16,7 @@ from sentimon.traffic.feedback import SOURCE, FeedbackSender, feedback_bodies
 from sentimon.traffic.http import Response
 from sentimon.traffic.load import FAILED, Request, closed_loop, open_loop
 from sentimon.traffic.scenarios import NON_ENGLISH, SCENARIOS, ScenarioOptions, build_requests
+from sentimon.traffic.tweets import load_tweets
 from tests.unit.traffic.fake_api import FakeApi, serving
 
 
@@ -49,10 +50,12 @@ def test_the_share_chooses_texts_without_changing_the_requests(scenario: str) ->
     assert chosen != build_requests(scenario, ScenarioOptions(seed=3, size=600, feedback_share=0.4))
 
 
-def test_each_chosen_text_carries_the_sentiment_it_was_built_from() -> None:
-    options = ScenarioOptions(seed=4, size=1000, feedback_share=0.5)
-    known = sentiments(options)
-    requests = build_requests("normal", options)
+@pytest.mark.parametrize("scenario", ["normal", "bad-input"])
+def test_each_chosen_text_carries_its_label(scenario: str) -> None:
+    """A tweet's human rating (normal), a generated text's sentiment (bad-input)."""
+    options = ScenarioOptions(seed=4, size=1000, feedback_share=0.5, bad_share=0.0)
+    known = dict(load_tweets()) if scenario == "normal" else sentiments(options)
+    requests = build_requests(scenario, options)
     labels = [label for r in requests for label in r.feedback]
     texts = [text for r in requests if r.feedback for text in texts_of(r)]
     assert len(labels) == len(texts)
@@ -125,7 +128,7 @@ def test_an_unreadable_answer_skips_its_feedback(body: bytes) -> None:
     assert feedback_bodies(request, body) == ([], 2)
 
 
-async def test_open_loop_feedback_reaches_the_api_with_the_corpus_label(api: FakeApi) -> None:
+async def test_open_loop_feedback_reaches_the_api_with_the_tweets_label(api: FakeApi) -> None:
     options = ScenarioOptions(seed=1, size=200, feedback_share=0.5)
     requests = build_requests("normal", options)
     sender = FeedbackSender("127.0.0.1", api.port)
@@ -139,7 +142,7 @@ async def test_open_loop_feedback_reaches_the_api_with_the_corpus_label(api: Fak
     assert expected > 20
     assert counts.statuses == {201: expected}
     assert (counts.skipped, counts.dropped) == (0, 0)
-    known = sentiments(options)
+    known = dict(load_tweets())
     assert len(api.feedback) == expected
     assert len({f["request_id"] for f in api.feedback}) == expected
     for item in api.feedback:

@@ -8,6 +8,7 @@ import pytest
 from sentimon.traffic.corpus import generate_corpus
 from sentimon.traffic.load import Request
 from sentimon.traffic.scenarios import NON_ENGLISH, SCENARIOS, ScenarioOptions, build_requests
+from sentimon.traffic.tweets import load_tweets
 
 
 def texts_of(request: Request) -> list[str]:
@@ -50,11 +51,20 @@ def test_normal_is_valid_and_mostly_single_predictions() -> None:
     assert paths["/analyze-sentiment/"] > 50 and paths["/predict/batch"] > 50
 
 
-def test_normal_sends_the_corpus_in_order_each_text_once() -> None:
-    requests = build_requests("normal", ScenarioOptions(seed=3, size=500))
+def test_normal_sends_every_tweet_once_per_pass_in_a_new_order() -> None:
+    requests = build_requests("normal", ScenarioOptions(seed=3, size=1500))
+    texts = [text for r in requests for text in texts_of(r)]
+    tweets = [text for text, _ in load_tweets()]
+    assert 1.2 * len(requests) < len(texts) < 1.6 * len(requests)
+    first, second = texts[: len(tweets)], texts[len(tweets) : 2 * len(tweets)]
+    assert sorted(first) == sorted(tweets) == sorted(second)
+    assert first != second and first != tweets
+
+
+def test_bad_input_sends_the_generated_corpus_in_order() -> None:
+    requests = build_requests("bad-input", ScenarioOptions(seed=3, size=500, bad_share=0.0))
     texts = [text for r in requests for text in texts_of(r)]
     assert texts == [c.text for c in generate_corpus(len(texts), seed=3)]
-    assert 1.2 * len(requests) < len(texts) < 1.6 * len(requests)
 
 
 @pytest.mark.parametrize("share", [0.0, 0.3, 0.7, 1.0])
