@@ -125,24 +125,37 @@ class TextBasis:
 
 
 class Scorer:
-    """A basis folded for speed: z = E P^T - c and the residual norm, per batch of rows."""
+    """A basis folded for speed: one matrix product per batch gives both the whitened scores
+    z = E P^T - c and the coordinates the residual needs."""
 
     def __init__(self, basis: TextBasis) -> None:
-        self.components = basis.components
+        k = basis.components
+        self.components = k
+        projection = basis.whitening @ basis.directions
+        self._stacked = np.vstack([projection, basis.directions]).T.astype(np.float32)
+        """(hidden, 2k): the whitened projection, then the plain directions."""
+        self._shift = np.concatenate(
+            [
+                basis.whitening @ (basis.directions @ basis.mean + basis.offset),
+                basis.directions @ basis.mean,
+            ]
+        ).astype(np.float32)
         self._mean = basis.mean.astype(np.float32)
-        self._directions = basis.directions.astype(np.float32)
-        self._projection = (basis.whitening @ basis.directions).astype(np.float32)
-        self._shift = (basis.whitening @ (basis.directions @ basis.mean + basis.offset)).astype(
-            np.float32
-        )
+        self._mean_norm = float(basis.mean @ basis.mean)
 
     def score(self, embeddings: npt.NDArray[np.float32]) -> tuple[Array, Array]:
         """(rows, k) whitened scores and (rows,) residual norms."""
         x = np.asarray(embeddings, dtype=np.float32)
-        z = x @ self._projection.T - self._shift
-        centred = x - self._mean
-        inside = centred @ self._directions.T
-        squared = (centred * centred).sum(axis=1) - (inside * inside).sum(axis=1)
+        both = x @ self._stacked - self._shift
+        k = self.components
+        z, inside = both[:, :k], both[:, k:]
+        # |x - mean|^2 - |V (x - mean)|^2, with |x - mean|^2 expanded to skip a copy of x.
+        squared = (
+            np.einsum("ij,ij->i", x, x)
+            - 2.0 * (x @ self._mean)
+            + self._mean_norm
+            - np.einsum("ij,ij->i", inside, inside)
+        )
         residual = np.sqrt(np.maximum(squared, 0.0))
         return z.astype(np.float64), residual.astype(np.float64)
 
