@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=defaults.clients)
     parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds")
     parser.add_argument("--repeats", type=int, default=defaults.repeats)
+    parser.add_argument(
+        "--interleaved-repeats",
+        type=int,
+        default=defaults.interleaved_repeats,
+        help="windows per server for sentimon-onnx and its -nostore/-nodrift variants, "
+        "measured in turns",
+    )
     parser.add_argument("--warmup", type=float, default=defaults.warmup_s, help="seconds")
     parser.add_argument("--open-rate", type=float, default=defaults.open_rate, help="req/s")
     parser.add_argument("--open-duration", type=float, default=defaults.open_duration_s)
@@ -60,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
             clients=args.clients,
             duration_s=args.duration,
             repeats=args.repeats,
+            interleaved_repeats=args.interleaved_repeats,
             warmup_s=args.warmup,
             open_rate=args.open_rate,
             open_duration_s=args.open_duration,

@@ -162,7 +162,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"{cfg['open_rate']:g} req/s for {cfg['open_duration_s']:g} s, latency from the "
         f"scheduled send time. Corpus: {cfg['corpus_size']} generated tweet-like texts "
         f"(seed {cfg['seed']}). CPU is the server process tree's, in cores; client CPU is the "
-        "load generator's, on the same cores.",
+        "load generator's, on the same cores. `sentimon-onnx` and its `-nostore` and "
+        f"`-nodrift` variants run side by side and are measured in turns "
+        f"({cfg.get('interleaved_repeats', cfg['repeats'])} windows each), so their ratios "
+        "compare the servers, not the minutes they ran in.",
         "",
         *_legend(results),
     ]

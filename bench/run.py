@@ -24,6 +24,8 @@ from sentimon.traffic.load import LoadResult, Request, closed_loop, open_loop, r
 
 log = logging.getLogger("bench")
 MODELS = ("bundled", "roberta-base")
+INTERLEAVED = ("sentimon-onnx", "sentimon-onnx-nostore", "sentimon-onnx-nodrift")
+"""Measured together in turns (`_run_interleaved`): the defaults and each part off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,8 @@ class BenchConfig:
     clients: int = 16
     duration_s: float = 10.0
     repeats: int = 3
+    interleaved_repeats: int = 5
+    """Windows per server for the servers measured in turns (`INTERLEAVED`)."""
     warmup_s: float = 3.0
     open_rate: float = 15.0
     open_duration_s: float = 20.0
@@ -100,7 +104,13 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         models.append(_model_info(name, path, tokens))
         specs = _servers(name, path, config)
         specs += [peer_spec(peer, path, config.threads, config.work_dir) for peer in peers]
+        group = [spec for spec in specs if spec.name in INTERLEAVED]
         for spec in specs:
+            if spec in group[1:]:
+                continue  # measured with the group's first
+            if spec in group:
+                runs += _run_interleaved(group, name, texts, tokens, config)
+                continue
             log.info("%s / %s: starting", name, spec.name)
             requests = [Request("POST", spec.predict_path, spec.body(t)) for t in texts]
             runs.append(_run_server(spec, name, requests, tokens, config))
@@ -277,6 +287,78 @@ def _run_server(
         )
     finally:
         server.stop()
+
+
+def _run_interleaved(
+    specs: Sequence[ServerSpec],
+    model: str,
+    texts: Sequence[str],
+    tokens: Sequence[int],
+    config: BenchConfig,
+) -> list[ServerRun]:
+    """sentimon's defaults and the same with one part off, all running at once and measured
+    in turns (the order rotating each round, `interleaved_repeats` rounds): a part's cost is a
+    few percent, less than what a 10 s window on a shared 2-core machine moves from one
+    minute to the next, so measuring them one after the other compares the minutes, not
+    the servers. An idle server here costs nothing (no spinning threads, no scrapes)."""
+    servers: list[Server] = []
+    try:
+        for spec in specs:
+            data_dir = spec.env.get("SENTIMON_DATA_DIR")
+            if data_dir:
+                shutil.rmtree(data_dir, ignore_errors=True)
+            log.info("%s / %s: starting (interleaved)", model, spec.name)
+            servers.append(Server(spec, config.work_dir / "logs" / model, config.startup_timeout_s))
+        requests = [Request("POST", specs[0].predict_path, specs[0].body(t)) for t in texts]
+        for server in servers:
+            run(
+                closed_loop(
+                    HOST,
+                    server.port,
+                    requests,
+                    concurrency=config.clients,
+                    duration_s=config.warmup_s,
+                )
+            )
+        closed: dict[str, list[Window]] = {spec.name: [] for spec in specs}
+        repeats = config.interleaved_repeats
+        for i in range(repeats):
+            turn = servers[i % len(servers) :] + servers[: i % len(servers)]
+            for server in turn:
+                window = _measure(server, requests, tokens, config, closed=True)
+                closed[server.spec.name].append(window)
+                log.info(
+                    "%s / %s: closed loop %d/%d: %.1f req/s",
+                    model,
+                    server.spec.name,
+                    i + 1,
+                    repeats,
+                    window.throughput,
+                )
+        runs = []
+        for server in servers:
+            opened = _measure(server, requests, tokens, config, closed=False)
+            log.info(
+                "%s / %s: open loop %.0f req/s: p95 %.1f ms",
+                model,
+                server.spec.name,
+                config.open_rate,
+                opened.p95_ms,
+            )
+            runs.append(
+                ServerRun(
+                    model=model,
+                    server=server.spec.name,
+                    label=server.spec.label,
+                    closed=closed[server.spec.name],
+                    open=opened,
+                    peak_rss_mb=server.peak_rss_bytes() / 2**20,
+                )
+            )
+        return runs
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def _measure(

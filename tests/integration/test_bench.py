@@ -26,6 +26,8 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
             "1",
             "--repeats",
             "1",
+            "--interleaved-repeats",
+            "1",
             "--warmup",
             "0.5",
             "--open-rate",
