@@ -8,7 +8,7 @@ VENV ?= .venv
 export SENTIMON_VENV := $(VENV)
 
 run: setup
-	@echo "try: curl -s http://$(HOST):$(PORT)/predict -H 'content-type: application/json' -d '{\"text\": \"I love this!\"}'"
+	@echo "open http://$(HOST):$(PORT)/ui/ or try: curl -s http://$(HOST):$(PORT)/predict -H 'content-type: application/json' -d '{\"text\": \"I love this!\"}'"
 	$(VENV)/bin/sentimon up --port $(PORT)
 
 setup:

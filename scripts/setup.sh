@@ -3,7 +3,8 @@
 # a virtualenv in .venv with sentimon installed. Usage: scripts/setup.sh [--dev]
 # The monitoring stack of `sentimon up` comes from Debian: prometheus (with promtool),
 # prometheus-alertmanager (with amtool) and prometheus-node-exporter.
-#   --dev  also the test tools: the Python dev extras and PostgreSQL (for the store tests).
+#   --dev  also the test tools: the Python dev extras, PostgreSQL (for the store tests) and
+#          chromium (for the web UI's browser tests).
 # Safe to re-run: it skips what is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,10 @@ command -v prometheus-node-exporter >/dev/null || command -v node_exporter >/dev
 if [[ $dev -eq 1 ]] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
   && ! command -v initdb >/dev/null; then
   apt_packages+=(postgresql)
+fi
+# The web UI's tests run in Debian's chromium.
+if [[ $dev -eq 1 ]] && ! command -v chromium >/dev/null; then
+  apt_packages+=(chromium)
 fi
 if (( ${#apt_packages[@]} )); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then

@@ -18,6 +18,7 @@ async def welcome() -> WelcomeOut:
     return WelcomeOut(
         message="Welcome to the sentimon sentiment analysis API",
         links={
+            "ui": "/ui/",
             "docs": "/docs",
             "predict": "/predict",
             "analyze": "/analyze-sentiment/",
