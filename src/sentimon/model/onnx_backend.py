@@ -80,22 +80,27 @@ def export_onnx(model: TransformersModel, path: Path) -> None:
 
 def _export(torch: Any, model: TransformersModel, inputs: tuple[Any, ...], path: Path) -> None:
     classifier = model.torch_model
+    original = classifier.forward
 
-    class WithEmbedding(torch.nn.Module):  # type: ignore[misc]
-        """The classifier, also returning the sentence embedding its head reads."""
+    def with_embedding(input_ids: Any, attention_mask: Any) -> tuple[Any, Any]:
+        """The classifier, also returning the sentence embedding its head reads. Set on
+        the module itself (not a wrapper around it), so the graph's node names stay the
+        module's own."""
+        out = original(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+        )
+        return out.logits, out.hidden_states[-1][:, 0]
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.classifier = classifier
+    classifier.forward = with_embedding
+    try:
+        _trace(torch, classifier, inputs, path)
+    finally:
+        del classifier.forward  # the class's forward again
 
-        def forward(self, input_ids: Any, attention_mask: Any) -> tuple[Any, Any]:
-            out = self.classifier(
-                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
-            )
-            return out.logits, out.hidden_states[-1][:, 0]
 
+def _trace(torch: Any, classifier: Any, inputs: tuple[Any, ...], path: Path) -> None:
     torch.onnx.export(
-        WithEmbedding().eval(),
+        classifier,
         inputs,
         str(path),
         input_names=["input_ids", "attention_mask"],
