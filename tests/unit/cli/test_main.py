@@ -1,3 +1,5 @@
+import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,64 @@ def test_predict_reports_an_unloadable_model() -> None:
     result = runner.invoke(app, ["predict", "hi", "--model", "/no/such"], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "SENTIMON_MODEL='/no/such': no such folder" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_predict_scores_a_file_into_csv_or_jsonl(
+    tiny_roberta_cli: Path, tmp_path: Path, suffix: str
+) -> None:
+    source = tmp_path / "in.csv"
+    texts = [f"text number {i}, with a comma" for i in range(150)]
+    with source.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "body"])
+        writer.writerows([i, t] for i, t in enumerate(texts))
+    out = tmp_path / f"out{suffix}"
+    result = runner.invoke(
+        app,
+        ["predict", "--file", str(source), "--text-column", "body", "--output", str(out)],
+        env={"COLUMNS": "200", "SENTIMON_MODEL": str(tiny_roberta_cli)},
+    )
+    assert result.exit_code == 0, result.output
+    # The tiny model's LABEL_0..2 are read as negative, neutral, positive.
+    assert "150 texts classified (negative " in result.output and str(out) in result.output
+    if suffix == ".csv":
+        with out.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in rows] == texts
+    labels = ["negative", "neutral", "positive"]
+    assert list(rows[0]) == ["text", "label", "score", *labels]
+    for row in rows:
+        probs = [float(row[label]) for label in labels]
+        assert sum(probs) == pytest.approx(1, abs=1e-5)
+        assert float(row["score"]) == pytest.approx(max(probs), abs=1e-6)
+        assert row["label"] == labels[probs.index(max(probs))]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "error: give texts as arguments or --file, not both or neither"),
+        (["a text", "--file", "{file}"], "not both or neither"),
+        (["--file", "{file}", "--output", "out.xlsx"], "--output must end in .csv or .jsonl, got"),
+        (["--file", "{file}", "--text-column", "body"], "has no column 'body' (its columns: text)"),
+    ],
+)
+def test_predict_refuses_unclear_input_before_loading_a_model(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    file = tmp_path / "in.csv"
+    file.write_text("text\nhello\n")
+    result = runner.invoke(
+        app,
+        ["predict", *(a.replace("{file}", str(file)) for a in args), "--model", "/no/such"],
+        env={"COLUMNS": "300"},
+    )
+    assert result.exit_code == 2
+    assert message in result.output
 
 
 @pytest.fixture(scope="module")
