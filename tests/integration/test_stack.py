@@ -25,6 +25,7 @@ from sentimon.cli.main import app
 from sentimon.stack.configs import Ports, Timing
 from sentimon.stack.stack import Stack, StackConfig
 from sentimon.stack.webhook import Notification
+from tests.integration.conftest import bundled_profile_for_this_cpu
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +54,10 @@ def free_ports(n: int) -> list[int]:
 
 
 def start_stack(tmp: Path, *api_args: str) -> Stack:
+    """A stack serving the bundled model (or what `api_args` say) against a reference profile
+    with a text basis for this CPU's arithmetic, so every drift series exists on any CPU."""
+    profile = bundled_profile_for_this_cpu(tmp)
+    api_args = ("--reference-profile", str(profile), *api_args)
     ports = Ports(*free_ports(5))
     stack = Stack(
         StackConfig(

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from sentimon.config import BUNDLED_MODEL_DIR, Settings
+from sentimon.config import Settings
 from sentimon.drift.reference import (
     CONFIDENCE_HISTOGRAM,
-    PROFILE_FILE,
     TOKENS_HISTOGRAM,
     ReferenceProfile,
     load_profile,
@@ -40,7 +39,7 @@ from sentimon.model.loader import load_model
 from sentimon.traffic.load import Request
 from sentimon.traffic.scenarios import ScenarioOptions, build_requests
 from sentimon.traffic.tweets import TWEETS_FILE, held_out_tweets, tweets_jsonl
-from tests.integration.conftest import CACHE_DIR
+from tests.integration.conftest import CACHE_DIR, bundled_profile_for_this_cpu
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +56,8 @@ def model() -> SentimentModel:
 
 
 @pytest.fixture(scope="module")
-def profile() -> ReferenceProfile:
-    return load_profile(BUNDLED_MODEL_DIR / PROFILE_FILE)
+def profile(tmp_path_factory: pytest.TempPathFactory) -> ReferenceProfile:
+    return load_profile(bundled_profile_for_this_cpu(tmp_path_factory.mktemp("profile")))
 
 
 @dataclass
