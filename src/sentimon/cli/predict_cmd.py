@@ -18,7 +18,6 @@ from rich.table import Table
 from sentimon.cli._settings import flag, settings_from
 from sentimon.model.base import Prediction
 
-CHUNK = 64
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
 
 
@@ -50,6 +49,7 @@ def predict(
 ) -> None:
     """Classify texts with the configured model, without a server."""
     from sentimon.cli._texts import TextFileError, read_texts
+    from sentimon.drift.profiling import CHUNK, predict_all
     from sentimon.errors import ModelLoadError
     from sentimon.model.loader import load_model
 
@@ -72,7 +72,6 @@ def predict(
         loaded = load_model(settings)
     except ModelLoadError as exc:
         fail(console, str(exc))
-    predictions: list[Prediction] = []
     with Progress(
         TextColumn("classifying"),
         BarColumn(),
@@ -83,9 +82,9 @@ def predict(
         disable=len(texts) <= CHUNK,
     ) as bar:
         task = bar.add_task("classifying", total=len(texts))
-        for start in range(0, len(texts), CHUNK):
-            predictions += loaded.predict(texts[start : start + CHUNK])
-            bar.update(task, completed=len(predictions))
+        predictions = predict_all(
+            loaded, texts, lambda done, total: bar.update(task, completed=done, total=total)
+        )
     labels = loaded.info.labels
     if output is not None:
         write_results(output, labels, texts, predictions)
