@@ -20,6 +20,7 @@ from sentimon.api.router import api_router
 from sentimon.config import Settings
 from sentimon.errors import ModelLoadError
 from sentimon.metrics.definitions import LATENCY_BUCKETS, build_metrics
+from sentimon.metrics.live import LiveHistory
 from sentimon.model.base import SentimentModel
 from sentimon.service import SentimentService
 from sentimon.store.store import PredictionStore
@@ -41,12 +42,16 @@ def create_app(
     store = PredictionStore(settings, metrics.store) if metrics.store is not None else None
     service = SentimentService(settings=settings, metrics=metrics, store=store)
 
+    live = LiveHistory(metrics.registry, settings.live_interval_s)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await _start(service, model)
+        live.start()
         try:
+            await _start(service, model)
             yield
         finally:
+            await live.stop()
             await service.stop()
             log.info("stopped", extra={"event": "shutdown"})
 
@@ -60,6 +65,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.service = service
+    app.state.live = live
     install_error_handlers(app)
     app.include_router(api_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -141,6 +141,31 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(default=300.0, ge=1, le=86_400)
     """How often retention runs."""
 
+    live_interval_s: float = Field(default=5.0, ge=0.5, le=60)
+    """How often the web UI's Watch view (`GET /live`) samples this replica's metrics; it keeps
+    15 minutes."""
+
+    prometheus_url: str | None = None
+    """Prometheus's address for people (e.g. `http://127.0.0.1:9090`); the Watch view links to
+    it. The service never calls it."""
+
+    alertmanager_url: str | None = None
+    """Alertmanager's address for people; the Watch view links to it."""
+
+    grafana_url: str | None = None
+    """Grafana's address for people; the Watch view links to it."""
+
+    @field_validator("prometheus_url", "alertmanager_url", "grafana_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
+            raise ValueError("must be an http:// or https:// address, e.g. http://127.0.0.1:9090")
+        return value.rstrip("/")
+
     @field_validator("model")
     @classmethod
     def _model_not_blank(cls, value: str) -> str:

@@ -191,3 +191,81 @@ class InfoOut(BaseModel):
     int8: Int8Out | None = Field(description="Set when the backend is ONNX int8.")
     drift: DriftOut
     limits: dict[str, int | float]
+
+
+class LivePointOut(BaseModel):
+    """One stretch of time on this replica; ratios and quantiles are null without traffic."""
+
+    start: float = Field(description="Unix seconds.")
+    end: float = Field(description="Unix seconds.")
+    requests_per_s: float = Field(description="HTTP requests answered per second (all routes).")
+    error_ratio: float | None = Field(description="Share answered with a 5xx.")
+    rejected_ratio: float | None = Field(description="Share answered with a 4xx.")
+    predictions_per_s: float = Field(description="Texts classified per second.")
+    p50_ms: float | None = Field(description="Median prediction latency in the service.")
+    p95_ms: float | None = Field(description="95th percentile prediction latency.")
+    label_shares: dict[str, float] | None = Field(description="Share of each predicted label.")
+    mean_confidence: float | None = Field(description="Mean top-label probability.")
+
+
+class LiveTotalsOut(BaseModel):
+    """Counts since this replica started, exactly as `/metrics` has them."""
+
+    requests: int = Field(description="`http_requests_total`, all handlers but `/live`.")
+    errors: int = Field(description="Of those, answered with a 5xx.")
+    rejected: int = Field(description="Of those, answered with a 4xx.")
+    predictions: dict[str, int] = Field(description="`sentiment_predictions_total` by label.")
+
+
+class LiveDriftTestOut(BaseModel):
+    statistic: str = Field(description="`label_mix` or `confidence`.")
+    n: int = Field(description="Predictions in the window.")
+    chi2: float | None = Field(description="Pearson chi-square against the reference.")
+    critical_value: float = Field(description="Above it the test rejects (alpha 1e-4).")
+    status: str = Field(description="`ok`, `drifting` or `too few` (fewer than `min_n`).")
+
+
+class LiveDriftOut(BaseModel):
+    """The alerts' label-mix and confidence tests on this replica's last minutes only."""
+
+    available: bool
+    reason: str | None = Field(default=None, description="Why not (when not available).")
+    window_s: float | None = None
+    min_n: int | None = Field(default=None, description="Predictions a test needs.")
+    tests: list[LiveDriftTestOut] = Field(default_factory=list)
+
+
+class LiveFeedbackOut(BaseModel):
+    """Feedback recorded by this replica since it started."""
+
+    available: bool
+    reason: str | None = Field(default=None, description="Why not (when not available).")
+    n: int = 0
+    right: int = Field(default=0, description="Feedback that said the prediction was right.")
+    agreement: float | None = Field(default=None, description="right / n; null when n is 0.")
+
+
+class LiveOut(BaseModel):
+    """This replica's recent numbers for the web UI's Watch view. The fleet's, and the
+    alerts, are in Prometheus: follow `links`."""
+
+    model: str
+    model_revision: str
+    backend: str
+    labels: list[str]
+    started_at: float = Field(description="When this replica started, Unix seconds.")
+    now: float = Field(description="Unix seconds.")
+    interval_s: float = Field(description="Sampling interval of `series`.")
+    last_minute: LivePointOut | None = Field(
+        description="The last minute (or less, just after start); null before a second sample."
+    )
+    series: list[LivePointOut] = Field(description="One point per interval, oldest first.")
+    totals: LiveTotalsOut
+    reference_label_shares: dict[str, float] | None = Field(
+        description="The reference profile's label mix; null without one."
+    )
+    drift: LiveDriftOut
+    feedback: LiveFeedbackOut
+    links: dict[str, str] = Field(
+        description="`prometheus`, `alertmanager`, `grafana`: those set in the settings."
+    )

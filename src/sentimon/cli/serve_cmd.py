@@ -62,6 +62,10 @@ def serve(
     retention_interval_s: Annotated[
         float | None, flag("retention_interval_s", "--retention-interval-s")
     ] = None,
+    live_interval_s: Annotated[float | None, flag("live_interval_s", "--live-interval-s")] = None,
+    prometheus_url: Annotated[str | None, flag("prometheus_url", "--prometheus-url")] = None,
+    alertmanager_url: Annotated[str | None, flag("alertmanager_url", "--alertmanager-url")] = None,
+    grafana_url: Annotated[str | None, flag("grafana_url", "--grafana-url")] = None,
 ) -> None:
     """Serve the API (the model loads before the port opens)."""
     settings = settings_from(
@@ -102,6 +106,10 @@ def serve(
         retention_days=retention_days,
         retention_max_rows=retention_max_rows,
         retention_interval_s=retention_interval_s,
+        live_interval_s=live_interval_s,
+        prometheus_url=prometheus_url,
+        alertmanager_url=alertmanager_url,
+        grafana_url=grafana_url,
     )
     # Logging is configured before the app (and uvicorn) is imported.
     from sentimon.logs.setup import configure_logging

@@ -134,7 +134,12 @@ class Stack:
                 # Alive is enough: a model that fails to load must stay visible to the alerts.
                 f"{self.urls['api']}/healthz",
                 logs,
-                self.config.api_env,
+                {
+                    # The web UI's Watch view links to them.
+                    "SENTIMON_PROMETHEUS_URL": self.urls["prometheus"],
+                    "SENTIMON_ALERTMANAGER_URL": self.urls["alertmanager"],
+                    **self.config.api_env,
+                },
             )
             self._spawn(
                 "prometheus",
