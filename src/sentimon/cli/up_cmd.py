@@ -89,7 +89,7 @@ def up(
 def _urls_table(stack: Stack) -> Table:
     urls = stack.urls
     table = Table(title="sentimon is up", show_header=False)
-    table.add_row("web UI", f"{urls['api']}/ui/", "analyze a text, say if it was right")
+    table.add_row("web UI", f"{urls['api']}/ui/", "analyze, score a file, watch live")
     table.add_row("API", urls["api"], "docs /docs, metrics /metrics")
     table.add_row("Prometheus", urls["prometheus"], "alerts: /classic/alerts")
     table.add_row("Alertmanager", urls["alertmanager"], "API: /api/v2/alerts")
