@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -95,6 +96,34 @@ def test_a_model_that_is_not_ready_says_so(browser: Browser, tmp_path: Path) -> 
         expect(page.get_by_role("alert")).to_have_text(
             re.compile(r"^The model is not ready: model not ready: .+\. Try again in 5 s\.$")
         )
+        stop(process)  # and once the server is gone altogether
+        page.get_by_role("button", name="Analyze").click()
+        expect(page.get_by_role("alert")).to_have_text("The service cannot be reached.")
         page.close()
     finally:
         stop(process)
+
+
+def test_an_overloaded_service_says_when_to_try_again(watched: Watched, server: str) -> None:
+    page = watched.page
+    # What the batcher answers when its queue is full, without having to fill it.
+    page.route(
+        f"{server}/predict",
+        lambda route: route.fulfill(
+            status=429,
+            headers={"Retry-After": "2", "content-type": "application/json"},
+            body=json.dumps(
+                {
+                    "error": "server busy: 256 texts queued, limit 256; retry shortly",
+                    "error_type": "overloaded",
+                }
+            ),
+        ),
+    )
+    analyze(page, "is anyone there")
+    expect(page.get_by_role("alert")).to_have_text(
+        "The service is busy: server busy: 256 texts queued, limit 256; retry shortly. "
+        "Try again in 2 s."
+    )
+    expect(page.locator("#result")).to_be_hidden()
+    watched.console_errors.clear()  # Chromium's own line for the 429

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import FilePayload, Page, expect
+from playwright.sync_api import FilePayload, Page, Route, expect
 
 from sentimon.traffic.tweets import load_tweets
 from tests.browser.conftest import Watched, feedback_count
@@ -208,3 +208,30 @@ def test_the_csv_reader_follows_rfc_4180(
         "async (text) => (await import('./parse.js')).parseCsv(text)", csv_text
     )
     assert parsed == rows
+
+
+def test_a_busy_service_is_retried_after_its_retry_after(watched: Watched, server: str) -> None:
+    page = watched.page
+    refused: list[str] = []
+
+    def once_busy(route: Route) -> None:
+        if refused:
+            route.continue_()
+            return
+        refused.append(route.request.url)
+        route.fulfill(
+            status=429,
+            headers={"Retry-After": "1", "content-type": "application/json"},
+            body=json.dumps({"error": "server busy", "error_type": "overloaded"}),
+        )
+
+    page.route(f"{server}/predict/batch", once_busy)
+    _open(page)
+    page.get_by_label("Texts, one per line").fill("sunny again\nlost my keys")
+    _score(page)
+    expect(page.get_by_role("status")).to_have_text(
+        "The service is busy: server busy. Retrying in 1 s…"
+    )
+    expect(page.get_by_role("status")).to_have_text(re.compile(r"^Done: 2 of 2 scored"))
+    assert len(refused) == 1
+    watched.console_errors.clear()  # Chromium's own line for the 429
