@@ -1,6 +1,6 @@
 # sentimon: `make run` serves the API with its monitoring stack; `make test` runs every check.
 # Both set themselves up.
-.PHONY: run setup setup-dev test lint typecheck unit format model bench dashboards clean
+.PHONY: run setup setup-dev test lint typecheck unit format model bench dashboards lock clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -42,6 +42,11 @@ model: setup
 # The side-by-side benchmark (about 15 minutes; the first run also builds the peers' virtualenvs): writes bench/results/ and the README table.
 bench: setup-dev
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+# Refresh requirements/lock.txt and requirements/dev-lock.txt from pyproject.toml (needs the
+# package index; every install uses these locks).
+lock: setup-dev
+	scripts/lock.sh
 
 clean:
 	rm -rf $(VENV) .cache build .mypy_cache .ruff_cache .pytest_cache .coverage

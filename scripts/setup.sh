@@ -50,17 +50,26 @@ if [[ ! -x "$venv/bin/python" ]]; then
   "$python" -m venv "$venv"
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-extras=$([[ $dev -eq 1 ]] && echo "[dev]" || echo "")
-stamp="$venv/.sentimon-installed$extras"
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+# The lock files (scripts/lock.sh, `make lock`) pin every package; they are installed without
+# resolving anything else, so every machine and the image run the same versions.
+lock=requirements/$([[ $dev -eq 1 ]] && echo dev-lock.txt || echo lock.txt)
+stamp="$venv/.sentimon-installed-$(basename "$lock" .txt)"
+want=$(cat pyproject.toml scripts/setup.sh "$lock" | sha256sum | cut -c1-16)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-  log "installing Python packages into $venv (torch CPU build, transformers, FastAPI...)"
+  log "installing Python packages into $venv from $lock (torch CPU build, transformers, FastAPI...)"
   "${pip[@]}" install --upgrade pip setuptools wheel
-  # Exactly this torch: any other spec pulls a build with several GB of CUDA packages.
+  # Exactly this torch, first: any other spec pulls a build with several GB of CUDA packages.
   # TORCH_INDEX_URL (the PyTorch CPU index) is searched besides the default index; its
-  # 2.13.0+cpu ranks above a plain 2.13.0, so the CPU build wins.
+  # 2.13.0+cpu ranks above a plain 2.13.0, so the CPU build wins (and satisfies the lock's
+  # torch==2.13.0).
   "${pip[@]}" install "torch==2.13.0" ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"}
-  "${pip[@]}" install -e ".$extras"
+  "${pip[@]}" install --no-deps -r "$lock"
+  "${pip[@]}" install --no-deps --no-build-isolation -e .
+  "$venv/bin/python" -m pip check >/dev/null || {
+    "$venv/bin/python" -m pip check >&2
+    echo "the installed packages do not fit together: refresh the lock (make lock)" >&2
+    exit 1
+  }
   echo "$want" > "$stamp"
 fi
 log "ready: $venv"
