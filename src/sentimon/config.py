@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     """Where ONNX exports are cached, per model, revision and int8 recipe."""
 
     num_threads: int = Field(default=0, ge=0, le=256)
-    """Threads for inference; 0 uses every core."""
+    """Threads for inference; 0: the CPUs this process may use (a container's CPU limit, from
+    its cgroup quota rounded down, else the cores it may run on)."""
 
     inference_workers: int = Field(default=1, ge=1, le=16)
     """Inference threads running batches side by side, sharing `num_threads`; 2 served 6-36%

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from sentimon.config import BUNDLED_MODEL, Settings
 from sentimon.errors import ModelLoadError
 from sentimon.model.base import SentimentModel
+from sentimon.model.cpu_quota import available_cpus
+
+log = logging.getLogger(__name__)
 
 
 def load_model(settings: Settings) -> SentimentModel:
@@ -39,8 +43,7 @@ def load_model(settings: Settings) -> SentimentModel:
 
         from sentimon.model.transformers_backend import TransformersModel
 
-        if settings.num_threads or settings.inference_workers > 1:
-            torch.set_num_threads(_threads_per_worker(settings))
+        torch.set_num_threads(_threads_per_worker(settings))
         return TransformersModel.load(
             target, revision=settings.model_revision, max_tokens=settings.max_tokens
         )
@@ -57,9 +60,22 @@ def load_model(settings: Settings) -> SentimentModel:
 
 
 def _threads_per_worker(settings: Settings) -> int:
-    """Each inference worker's share of the threads (every core when `num_threads` is 0)."""
-    threads = settings.num_threads or os.cpu_count() or 1
-    return max(1, threads // settings.inference_workers)
+    """Each inference worker's share of the threads (with `num_threads` 0, of the CPUs this
+    process may use: a container's CPU limit, not the host's cores)."""
+    if settings.num_threads:
+        threads, source = settings.num_threads, "SENTIMON_NUM_THREADS"
+    else:
+        budget = available_cpus()
+        threads, source = budget.count, budget.source
+    per_worker = max(1, threads // settings.inference_workers)
+    log.info(
+        "%d inference threads (%s), %d per worker",
+        threads,
+        source,
+        per_worker,
+        extra={"event": "threads", "threads": threads, "source": source},
+    )
+    return per_worker
 
 
 def _first_line(exc: BaseException) -> str:
