@@ -15,7 +15,7 @@ from sentimon.model.build.fidelity import evaluate, evaluate_served, same_label_
 from sentimon.model.build.pipeline import load_splits
 from sentimon.model.cpu import CpuInt8, detect_int8
 from sentimon.model.int8 import RECIPES, recipe_for
-from sentimon.model.onnx_backend import OnnxModel, cache_folder, model_file
+from sentimon.model.onnx_backend import OnnxModel, cache_folder, model_file, prepare_all
 from sentimon.model.transformers_backend import TransformersModel
 from tests.integration.conftest import CACHE_DIR
 
@@ -162,6 +162,23 @@ def test_the_int8_recipe_follows_the_cpu_and_names_its_cached_graph(
     assert model_file(folder, None).stat().st_mtime_ns == exported
     fp32 = load(str(tiny_roberta), precision="fp32", cache_dir=tmp_path, threads=1, cpu=avx2)
     assert fp32.info.int8 is None
+
+
+def test_a_prepared_cache_serves_every_cpu_class_without_writing(
+    tiny_roberta: Path, tmp_path: Path
+) -> None:
+    files = prepare_all(str(tiny_roberta), None, 128, tmp_path)
+    assert [f.name for f in files] == [
+        "model.onnx",
+        "model.int8-4-vnni.onnx",
+        "model.int8-4-w7-no-vnni.onnx",
+    ]
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    for cpu in (CpuInt8("avx512-vnni", "vnni"), CpuInt8("avx2", "no-vnni")):
+        model = OnnxModel.load(str(tiny_roberta), cache_dir=tmp_path, threads=1, cpu=cpu)
+        assert model.predict(["fine"])[0].label in model.info.labels
+    OnnxModel.load(str(tiny_roberta), precision="fp32", cache_dir=tmp_path, threads=1)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
 
 
 @pytest.mark.network

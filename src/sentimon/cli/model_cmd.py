@@ -1,6 +1,7 @@
 """`sentimon model build`: rebuild the bundled model from its pinned inputs;
 `sentimon model int8`: re-measure its int8 section after a recipe change;
-`sentimon model profile`: the reference profile drift is measured against, for any model."""
+`sentimon model profile`: the reference profile drift is measured against, for any model;
+`sentimon model prepare`: fill the ONNX cache ahead of time (the image does it at build)."""
 
 from __future__ import annotations
 
@@ -202,3 +203,28 @@ def refresh_profile(
 
     profile = refresh(model_dir, cache_dir)
     Console().print(f"{profile.path or model_dir}: {profile.summary()}")
+
+
+@app.command("prepare")
+def prepare(
+    model: Annotated[str | None, flag("model", "--model")] = None,
+    model_revision: Annotated[str | None, flag("model_revision", "--model-revision")] = None,
+    cache_dir: Annotated[Path | None, flag("cache_dir", "--cache-dir")] = None,
+    max_tokens: Annotated[int | None, flag("max_tokens", "--max-tokens")] = None,
+) -> None:
+    """Export the model to ONNX and quantize it for every CPU class (VNNI and not) into the
+    cache, so `sentimon serve` starts without writing: what the image runs at build time."""
+    from sentimon.model.onnx_backend import prepare_all
+
+    settings = settings_from(
+        model=model, model_revision=model_revision, cache_dir=cache_dir, max_tokens=max_tokens
+    )
+    files = prepare_all(
+        settings.model_path_or_id,
+        settings.model_revision,
+        settings.max_tokens,
+        settings.cache_dir.expanduser(),
+    )
+    console = Console()
+    for path in files:
+        console.print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")

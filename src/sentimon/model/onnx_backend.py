@@ -35,7 +35,7 @@ from sentimon.model.cpu import CpuInt8, detect_int8
 from sentimon.model.cpu_quota import available_cpus
 from sentimon.model.encoding import EncodedClassifier, TextEncoder
 from sentimon.model.hf_files import read_model_files
-from sentimon.model.int8 import Int8Recipe, quantize_int8, recipe_for
+from sentimon.model.int8 import RECIPES, Int8Recipe, quantize_int8, recipe_for
 
 if TYPE_CHECKING:
     from sentimon.model.transformers_backend import TransformersModel
@@ -133,6 +133,20 @@ def prepare(
         export_onnx(source, fp32)
     if recipe is not None and not model_file(folder, recipe).exists():
         quantize_int8(fp32, model_file(folder, recipe), recipe)
+
+
+def prepare_all(
+    path_or_id: str, revision: str | None, max_tokens: int, cache_dir: Path
+) -> list[Path]:
+    """The fp32 export and the int8 copy for every CPU class, in the cache folder the server
+    reads: so a read-only image serves on any CPU without writing (`sentimon model prepare`)."""
+    info = read_model_files(
+        path_or_id, backend="onnx", revision=revision, max_tokens=max_tokens
+    ).info
+    folder = cache_folder(cache_dir, info)
+    for recipe in RECIPES.values():
+        _prepare_in_child(path_or_id, revision, max_tokens, recipe, folder)
+    return [model_file(folder, None), *(model_file(folder, r) for r in RECIPES.values())]
 
 
 def _prepare_in_child(
