@@ -1,0 +1,65 @@
+# sentimon: the API with the bundled model and its ONNX cache built in, as a non-root user on
+# a read-only root filesystem (give it a writable /tmp, and /data for the SQLite prediction
+# log unless SENTIMON_DATABASE_URL points at PostgreSQL).
+#
+#   docker build -t sentimon --build-arg TORCH_INDEX_URL=<the PyTorch CPU index> .
+#   docker run --read-only --tmpfs /tmp -v sentimon-data:/data -p 127.0.0.1:8000:8000 sentimon
+#
+# The same file builds from a plain Debian base with Debian's Python (the container tests do):
+#   --build-arg BASE_IMAGE=localhost/debian-python:bookworm --build-arg PYTHON=/usr/bin/python3
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build
+ARG PYTHON=/usr/local/bin/python3
+ARG TORCH_INDEX_URL=
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# The pinned CPU torch first (any other spec pulls GBs of CUDA packages), then exactly the lock.
+COPY requirements/lock.txt requirements/lock.txt
+RUN "${PYTHON}" -m venv /opt/sentimon \
+    && /opt/sentimon/bin/pip install --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0" \
+    && /opt/sentimon/bin/pip install "torch==2.13.0" ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
+    && /opt/sentimon/bin/pip install --no-deps -r requirements/lock.txt
+COPY pyproject.toml README.md ./
+COPY src/ src/
+RUN /opt/sentimon/bin/pip install --no-deps --no-build-isolation . \
+    && /opt/sentimon/bin/pip check
+# The bundled model exported and quantized for both CPU classes, so the container never
+# writes to its root filesystem, nor imports torch, to start on any CPU.
+RUN HF_HUB_OFFLINE=1 /opt/sentimon/bin/sentimon model prepare --cache-dir /opt/sentimon-cache
+
+FROM ${BASE_IMAGE} AS runtime
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="sentimon" \
+      org.opencontainers.image.description="Sentiment analysis for short social-media text, with production monitoring built in" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/sentimon/sentimon"
+RUN groupadd --system --gid 10001 sentimon \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin sentimon \
+    && mkdir /data && chown 10001:10001 /data
+COPY --from=build /opt/sentimon /opt/sentimon
+COPY --from=build /opt/sentimon-cache /opt/sentimon-cache
+ENV PATH=/opt/sentimon/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    HOME=/tmp \
+    SENTIMON_HOST=0.0.0.0 \
+    SENTIMON_PORT=8000 \
+    SENTIMON_CACHE_DIR=/opt/sentimon-cache \
+    SENTIMON_DATA_DIR=/data
+USER 10001:10001
+WORKDIR /tmp
+EXPOSE 8000
+# Ready: the model is loaded and a warm-up inference passed.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('SENTIMON_PORT', '8000')}/readyz\", timeout=2).status != 200)"]
+# Exec form: uvicorn is PID 1 and drains in-flight requests on SIGTERM.
+ENTRYPOINT ["sentimon", "serve"]
