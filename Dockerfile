@@ -12,6 +12,8 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE} AS build
 ARG PYTHON=/usr/local/bin/python3
 ARG TORCH_INDEX_URL=
+# Or a folder of wheels holding torch's CPU build (mounted into the build).
+ARG TORCH_FIND_LINKS=
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -22,6 +24,7 @@ COPY requirements/lock.txt requirements/lock.txt
 RUN "${PYTHON}" -m venv /opt/sentimon \
     && /opt/sentimon/bin/pip install --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0" \
     && /opt/sentimon/bin/pip install "torch==2.13.0" ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
+       ${TORCH_FIND_LINKS:+--find-links "$TORCH_FIND_LINKS"} \
     && /opt/sentimon/bin/pip install --no-deps -r requirements/lock.txt
 COPY pyproject.toml README.md ./
 COPY src/ src/
