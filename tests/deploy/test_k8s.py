@@ -1,0 +1,168 @@
+"""The Kubernetes manifests as rendered by kustomize: valid against the API's schemas (unknown
+keys refused), Pod Security Standards "restricted" with a read-only root on every pod
+template, the wiring that a typo would silently break (selectors, named ports, the config
+checksum, NetworkPolicy peers), and trivy finding no HIGH or CRITICAL misconfiguration."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+TARGETS = ["base", "overlays/dev"]
+BIN = Path(sys.executable).parent
+POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+
+
+@functools.cache
+def render(target: str) -> str:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.fail("kubectl (1.27 or later, with kustomize built in) is needed on PATH")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(K8S / target)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def objects(target: str) -> list[dict[str, Any]]:
+    return [o for o in yaml.safe_load_all(render(target)) if o]
+
+
+def by_kind(target: str, kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects(target) if o["kind"] == kind]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_it_renders_and_validates_strictly(target: str, tmp_path: Path) -> None:
+    manifest = tmp_path / "rendered.yaml"
+    manifest.write_text(render(target))
+    result = subprocess.run(
+        [BIN / "kubernetes-validate", "--strict", str(manifest)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_strict_validation_refuses_a_misspelt_key(tmp_path: Path) -> None:
+    manifest = tmp_path / "rendered.yaml"
+    manifest.write_text(render("base").replace("readOnlyRootFilesystem", "readOnlyRootFileSystem"))
+    result = subprocess.run(
+        [BIN / "kubernetes-validate", "--strict", str(manifest)], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "'readOnlyRootFileSystem' was unexpected" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_pod_is_restricted_with_a_read_only_root(target: str) -> None:
+    [namespace] = by_kind(target, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    templates = [o["spec"]["template"]["spec"] for o in objects(target) if o["kind"] in POD_KINDS]
+    assert templates
+    allowed_volumes = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                       "persistentVolumeClaim", "projected", "secret"}  # fmt: skip
+    for pod in templates:
+        assert pod["automountServiceAccountToken"] is False
+        pod_context = pod["securityContext"]
+        assert pod_context["runAsNonRoot"] is True and pod_context["runAsUser"] != 0
+        assert pod_context["seccompProfile"]["type"] in {"RuntimeDefault", "Localhost"}
+        assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+        for volume in pod.get("volumes", []):
+            assert set(volume) - {"name"} <= allowed_volumes, volume
+        for container in pod["containers"] + pod.get("initContainers", []):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["capabilities"]["drop"] == ["ALL"]
+            assert set(context["capabilities"].get("add", [])) <= {"NET_BIND_SERVICE"}
+            assert not context.get("privileged")
+            assert container["resources"]["requests"] and container["resources"]["limits"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_selectors_ports_and_config_are_wired(target: str) -> None:
+    [deployment] = by_kind(target, "Deployment")
+    pod = deployment["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+    [service] = by_kind(target, "Service")
+    assert service["spec"]["selector"].items() <= labels.items()
+    [container] = pod["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8000}
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == "http"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # The settings ConfigMap carries a hash of its content in its name: a change rolls pods.
+    [config] = by_kind(target, "ConfigMap")
+    assert config["metadata"]["name"].startswith("sentimon-config-")
+    assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
+    # Long enough to wait out the preStop pause and drain a request up to its timeout.
+    grace = pod["spec"]["terminationGracePeriodSeconds"]
+    pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert grace >= pause + float(config["data"]["SENTIMON_REQUEST_TIMEOUT_S"]) + 5
+    [policy] = by_kind(target, "NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == ["http"]
+    dns = policy["spec"]["egress"][0]["to"][0]
+    assert dns == {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+    for o in objects(target):
+        assert o["kind"] == "Namespace" or o["metadata"]["namespace"] == "sentimon", o["kind"]
+
+
+def test_base_scales_on_cpu_and_keeps_one_pod_through_disruptions() -> None:
+    [deployment] = by_kind("base", "Deployment")
+    [hpa] = by_kind("base", "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert hpa["spec"]["minReplicas"] >= 2
+    [pdb] = by_kind("base", "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    url = container["env"][0]
+    assert url["valueFrom"]["secretKeyRef"] == {"name": "sentimon-database", "key": "url"}
+
+
+def test_dev_is_one_replica_on_sqlite_with_scrape_annotations() -> None:
+    [deployment] = by_kind("overlays/dev", "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert "env" not in container
+    assert deployment["spec"]["template"]["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8000",
+        "prometheus.io/path": "/metrics",
+    }
+    assert not by_kind("overlays/dev", "HorizontalPodAutoscaler")
+    assert not by_kind("overlays/dev", "PodDisruptionBudget")
+
+
+@pytest.mark.slow
+def test_trivy_finds_no_high_or_critical_misconfiguration(tmp_path: Path) -> None:
+    for target in TARGETS:
+        (tmp_path / "manifests").mkdir(exist_ok=True)
+        (tmp_path / "manifests" / f"{target.replace('/', '-')}.yaml").write_text(render(target))
+    result = subprocess.run(
+        [
+            BIN / "trivy", "config", "--skip-check-update", "--skip-version-check",
+            "--cache-dir", str(tmp_path / "cache"), "--exit-code", "1",
+            "--severity", "HIGH,CRITICAL", "--quiet", str(tmp_path / "manifests"),
+        ],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
