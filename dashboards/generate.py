@@ -57,8 +57,8 @@ class Diff:
         return bool(self.stale or self.missing or self.extra)
 
 
-def compare(files: dict[str, str], out_dir: Path = OUT_DIR) -> Diff:
-    on_disk = {path.name for path in out_dir.glob(GLOB)}
+def compare(files: dict[str, str], out_dir: Path = OUT_DIR, glob: str = GLOB) -> Diff:
+    on_disk = {path.name for path in out_dir.glob(glob)}
     stale, missing = [], []
     for name, text in sorted(files.items()):
         path = out_dir / name
@@ -69,10 +69,10 @@ def compare(files: dict[str, str], out_dir: Path = OUT_DIR) -> Diff:
     return Diff(stale=stale, missing=missing, extra=sorted(on_disk - set(files)))
 
 
-def write(files: dict[str, str], out_dir: Path = OUT_DIR) -> Diff:
+def write(files: dict[str, str], out_dir: Path = OUT_DIR, glob: str = GLOB) -> Diff:
     """Write changed files and remove generated files no dashboard produces any more."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    diff = compare(files, out_dir)
+    diff = compare(files, out_dir, glob)
     for name in [*diff.stale, *diff.missing]:
         (out_dir / name).write_text(files[name], encoding="utf-8")
     for name in diff.extra:

@@ -6,6 +6,8 @@ checksum, NetworkPolicy peers), and trivy finding no HIGH or CRITICAL misconfigu
 from __future__ import annotations
 
 import functools
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +19,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-TARGETS = ["base", "overlays/dev"]
+TARGETS = ["base", "overlays/dev", "overlays/prod"]
 BIN = Path(sys.executable).parent
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
@@ -44,6 +46,7 @@ def by_kind(target: str, kind: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_it_renders_and_validates_strictly(target: str, tmp_path: Path) -> None:
+    """Built-in kinds strictly; the operator's kinds have no schema here (see below)."""
     manifest = tmp_path / "rendered.yaml"
     manifest.write_text(render(target))
     result = subprocess.run(
@@ -109,7 +112,9 @@ def test_selectors_ports_and_config_are_wired(target: str) -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     # The settings ConfigMap carries a hash of its content in its name: a change rolls pods.
-    [config] = by_kind(target, "ConfigMap")
+    [config] = [
+        o for o in by_kind(target, "ConfigMap") if o["metadata"]["name"].startswith("sentimon-")
+    ]
     assert config["metadata"]["name"].startswith("sentimon-config-")
     assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
     # Long enough to wait out the preStop pause and drain a request up to its timeout.
@@ -166,3 +171,42 @@ def test_trivy_finds_no_high_or_critical_misconfiguration(tmp_path: Path) -> Non
         text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prod_runs_three_replicas_of_an_image_pinned_by_digest() -> None:
+    [deployment] = by_kind("overlays/prod", "Deployment")
+    assert deployment["spec"]["replicas"] >= 2
+    [hpa] = by_kind("overlays/prod", "HorizontalPodAutoscaler")
+    assert hpa["spec"]["minReplicas"] >= 2
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert re.fullmatch(r"[\w./-]+@sha256:[0-9a-f]{64}", container["image"]), container["image"]
+
+
+def test_the_operator_gets_the_repos_rules_a_monitor_of_the_service_and_every_dashboard() -> None:
+    rendered = objects("overlays/prod")
+    rules = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "PrometheusRule"}
+    for path in sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yaml")):
+        source = yaml.safe_load(path.read_text())["groups"]
+        assert rules[f"sentimon-{path.stem}"]["spec"]["groups"] == source, path.name
+    [monitor] = [o for o in rendered if o["kind"] == "ServiceMonitor"]
+    [service] = [o for o in rendered if o["kind"] == "Service"]
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    # job = the Service's name: the rules and dashboards select job="sentimon".
+    assert service["metadata"]["name"] == "sentimon" and "jobLabel" not in monitor["spec"]
+    ports = {p["name"] for p in service["spec"]["ports"]}
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["http"] and "http" in ports
+    dashboards = [
+        o
+        for o in rendered
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("dashboard-")
+    ]
+    shipped = sorted(p.name for p in (ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+    assert sorted(name for o in dashboards for name in o["data"]) == shipped
+    for o in dashboards:
+        assert o["metadata"]["labels"]["grafana_dashboard"] == "1"
+        [(name, text)] = o["data"].items()
+        assert json.loads(text)["uid"] == name.removesuffix(".json")
+        # One object per dashboard, well under client-side apply's 262,144-byte annotation.
+        assert len(text) < 200_000
