@@ -14,13 +14,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
+
+from tests.deploy.crd_schemas import SCHEMAS
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 TARGETS = ["base", "overlays/dev", "overlays/prod"]
 BIN = Path(sys.executable).parent
+BUILT_IN = {"v1", "apps/v1", "autoscaling/v2", "policy/v1", "networking.k8s.io/v1"}
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
 
@@ -173,11 +177,52 @@ def test_trivy_finds_no_high_or_critical_misconfiguration(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_prod_runs_three_replicas_of_an_image_pinned_by_digest() -> None:
+@pytest.mark.parametrize("target", TARGETS)
+def test_custom_resources_match_their_schemas_with_unknown_keys_refused(target: str) -> None:
+    for o in objects(target):
+        if o["kind"] in SCHEMAS:
+            jsonschema.validate(o, SCHEMAS[o["kind"]])
+        else:  # kubernetes-validate --strict checks these
+            assert o["apiVersion"] in BUILT_IN, f"no schema for {o['kind']} ({o['apiVersion']})"
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "typo"),
+    [
+        ("ScaledObject", ("spec",), "minReplicas"),
+        ("ServiceMonitor", ("spec", "endpoints", 0), "intervall"),
+        ("PrometheusRule", ("spec", "groups", 0, "rules", 0), "expression"),
+    ],
+)
+def test_a_misspelt_custom_resource_key_is_refused(
+    kind: str, path: tuple[str | int, ...], typo: str
+) -> None:
+    [o] = [o for o in objects("overlays/prod") if o["kind"] == kind][:1]
+    node: Any = o
+    for step in path:
+        node = node[step]
+    node[typo] = 1
+    with pytest.raises(jsonschema.ValidationError, match=f"'{typo}' was unexpected"):
+        jsonschema.validate(o, SCHEMAS[kind])
+
+
+def test_prod_scales_with_keda_on_in_flight_requests_instead_of_the_cpu_hpa() -> None:
     [deployment] = by_kind("overlays/prod", "Deployment")
     assert deployment["spec"]["replicas"] >= 2
-    [hpa] = by_kind("overlays/prod", "HorizontalPodAutoscaler")
-    assert hpa["spec"]["minReplicas"] >= 2
+    assert not by_kind("overlays/prod", "HorizontalPodAutoscaler")  # KEDA makes its own
+    [scaled] = by_kind("overlays/prod", "ScaledObject")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert scaled["spec"]["minReplicaCount"] >= 2
+    [trigger] = scaled["spec"]["triggers"]
+    assert trigger["type"] == "prometheus" and trigger["metricType"] == "AverageValue"
+    query = trigger["metadata"]["query"]
+    assert query.startswith("sum(http_requests_inprogress{") and 'job="sentimon"' in query
+    assert float(trigger["metadata"]["threshold"]) > 0
+    assert scaled["spec"]["fallback"]["replicas"] >= scaled["spec"]["minReplicaCount"]
+
+
+def test_prod_runs_an_image_pinned_by_digest() -> None:
+    [deployment] = by_kind("overlays/prod", "Deployment")
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert re.fullmatch(r"[\w./-]+@sha256:[0-9a-f]{64}", container["image"]), container["image"]
 
