@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the prediction log, e.g. `postgresql://user:pass@host/db` (needed with
     more than one replica); unset: a SQLite file in `data_dir`."""
 
+    database_password_file: Path | None = None
+    """File holding the password for `database_url` (a Docker or Kubernetes secret), so the URL
+    itself carries none; one trailing newline is ignored."""
+
     data_dir: Path = Path("~/.local/share/sentimon")
     """Where the SQLite prediction log lives when `database_url` is unset."""
 
@@ -166,6 +170,13 @@ class Settings(BaseSettings):
         if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
             raise ValueError("must be an http:// or https:// address, e.g. http://127.0.0.1:9090")
         return value.rstrip("/")
+
+    @field_validator("database_password_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
     @field_validator("model")
     @classmethod

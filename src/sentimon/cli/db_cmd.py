@@ -24,7 +24,7 @@ def upgrade(
     from sentimon.store import engine as db
 
     settings = settings_from(database_url=database_url, data_dir=data_dir)
-    url = db.database_url(settings.database_url, settings.data_dir)
+    url = db.database_url(settings.database_url, settings.data_dir, settings.database_password_file)
     engine = db.make_engine(url)
     console = Console()
     try:

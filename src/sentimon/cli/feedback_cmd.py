@@ -194,7 +194,7 @@ def _database(
     from sentimon.store.export import has_schema, snapshot
 
     settings = settings_from(database_url=database_url, data_dir=data_dir)
-    url = db.database_url(settings.database_url, settings.data_dir)
+    url = db.database_url(settings.database_url, settings.data_dir, settings.database_password_file)
     where = db.describe(url)
     file = url.database if url.get_backend_name() == "sqlite" else None
     if file and file != ":memory:" and not Path(file).exists():

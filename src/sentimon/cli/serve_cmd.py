@@ -66,6 +66,9 @@ def serve(
     prometheus_url: Annotated[str | None, flag("prometheus_url", "--prometheus-url")] = None,
     alertmanager_url: Annotated[str | None, flag("alertmanager_url", "--alertmanager-url")] = None,
     grafana_url: Annotated[str | None, flag("grafana_url", "--grafana-url")] = None,
+    database_password_file: Annotated[
+        Path | None, flag("database_password_file", "--database-password-file")
+    ] = None,
 ) -> None:
     """Serve the API (the model loads before the port opens)."""
     settings = settings_from(
@@ -110,6 +113,7 @@ def serve(
         prometheus_url=prometheus_url,
         alertmanager_url=alertmanager_url,
         grafana_url=grafana_url,
+        database_password_file=database_password_file,
     )
     # Logging is configured before the app (and uvicorn) is imported.
     from sentimon.logs.setup import configure_logging

@@ -113,7 +113,9 @@ def _prediction_log() -> str:
         return "(see the API's log)"
     if not settings.store:
         return "off (SENTIMON_STORE=false)"
-    return describe(database_url(settings.database_url, settings.data_dir))
+    return describe(
+        database_url(settings.database_url, settings.data_dir, settings.database_password_file)
+    )
 
 
 def _watch(stack: Stack, console: Console) -> None:

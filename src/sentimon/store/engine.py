@@ -22,14 +22,20 @@ SQLITE_FILE = "sentimon.db"
 _MIGRATION_LOCK = 0x53454E54  # "SENT"
 
 
-def database_url(database_url: str | None, data_dir: Path) -> URL:
-    """`database_url` when set, else the SQLite file in `data_dir`. A bare `postgresql://`
-    URL gets the psycopg (3) driver, the one sentimon installs."""
+def database_url(
+    database_url: str | None, data_dir: Path, password_file: Path | None = None
+) -> URL:
+    """`database_url` when set (with the password in `password_file`, if given), else the
+    SQLite file in `data_dir`. A bare `postgresql://` URL gets the psycopg (3) driver, the one
+    sentimon installs."""
     if not database_url:
         return make_url(f"sqlite:///{data_dir.expanduser() / SQLITE_FILE}")
     url = make_url(database_url)
     if url.drivername in {"postgresql", "postgres"}:
         url = url.set(drivername="postgresql+psycopg")
+    if password_file is not None:
+        password = password_file.expanduser().read_text(encoding="utf-8")
+        url = url.set(password=password.removesuffix("\n").removesuffix("\r"))
     return url
 
 

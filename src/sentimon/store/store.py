@@ -59,7 +59,9 @@ _RETRY_AFTER = {"Retry-After": "5"}
 
 class PredictionStore:
     def __init__(self, settings: Settings, metrics: StoreMetrics) -> None:
-        url = database_url(settings.database_url, settings.data_dir)
+        url = database_url(
+            settings.database_url, settings.data_dir, settings.database_password_file
+        )
         self.database = describe(url)
         self.engine = make_engine(url)
         self.health = StoreHealth(metrics, self.database)
