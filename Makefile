@@ -1,6 +1,6 @@
 # sentimon: `make run` serves the API with its monitoring stack; `make test` runs every check.
 # Both set themselves up.
-.PHONY: run setup setup-dev test test-container lint typecheck unit format model bench dashboards lock clean
+.PHONY: run setup setup-dev test test-container compose-check lint typecheck unit format model bench dashboards lock clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -20,6 +20,10 @@ setup-dev:
 test: setup-dev
 	scripts/lint.sh
 	scripts/test.sh -m "not container"
+
+# The Docker Compose stack checked offline (part of `make test` too).
+compose-check: setup-dev
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/deploy/test_compose.py
 
 # The image built with podman from a local Debian base and run read-only (installs podman).
 test-container: setup-dev

@@ -1,4 +1,5 @@
-"""`sentimon`: serve, up, predict, traffic, model build, db upgrade, feedback export/stats."""
+"""`sentimon`: serve, up, predict, traffic, webhook, model build, db upgrade, feedback
+export/stats."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sentimon.cli import (
     serve_cmd,
     traffic_cmd,
     up_cmd,
+    webhook_cmd,
 )
 
 app = typer.Typer(
@@ -24,6 +26,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("up")(up_cmd.up)
 app.command("predict")(predict_cmd.predict)
 app.command("traffic")(traffic_cmd.traffic)
+app.command("webhook")(webhook_cmd.webhook)
 app.add_typer(model_cmd.app, name="model")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(feedback_cmd.app, name="feedback")
