@@ -1,6 +1,7 @@
 # sentimon: the API with the bundled model and its ONNX cache built in, as a non-root user on
 # a read-only root filesystem (give it a writable /tmp, and /data for the SQLite prediction
-# log unless SENTIMON_DATABASE_URL points at PostgreSQL).
+# log unless SENTIMON_DATABASE_URL points at PostgreSQL; /var/log/sentimon is there, owned by
+# that user, for a volume holding SENTIMON_LOG_FILE).
 #
 #   docker build -t sentimon --build-arg TORCH_INDEX_URL=<the PyTorch CPU index> .
 #   docker run --read-only --tmpfs /tmp -v sentimon-data:/data -p 127.0.0.1:8000:8000 sentimon
@@ -9,7 +10,8 @@
 #   --build-arg BASE_IMAGE=localhost/debian-python:bookworm --build-arg PYTHON=/usr/bin/python3
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-FROM ${BASE_IMAGE} AS build
+# The dependencies alone, so that a change to the source rebuilds none of their 1.4 GB.
+FROM ${BASE_IMAGE} AS deps
 ARG PYTHON=/usr/local/bin/python3
 ARG TORCH_INDEX_URL=
 # Or a folder of wheels holding torch's CPU build (mounted into the build).
@@ -26,12 +28,15 @@ RUN "${PYTHON}" -m venv /opt/sentimon \
     && /opt/sentimon/bin/pip install "torch==2.13.0" ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
        ${TORCH_FIND_LINKS:+--find-links "$TORCH_FIND_LINKS"} \
     && /opt/sentimon/bin/pip install --no-deps -r requirements/lock.txt
+
+# sentimon as a wheel, and the bundled model exported and quantized for both CPU classes, so
+# the container never writes to its root filesystem, nor imports torch, to start on any CPU.
+FROM deps AS build
 COPY pyproject.toml README.md ./
 COPY src/ src/
-RUN /opt/sentimon/bin/pip install --no-deps --no-build-isolation . \
+RUN /opt/sentimon/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+    && /opt/sentimon/bin/pip install --no-deps /wheels/*.whl \
     && /opt/sentimon/bin/pip check
-# The bundled model exported and quantized for both CPU classes, so the container never
-# writes to its root filesystem, nor imports torch, to start on any CPU.
 RUN HF_HUB_OFFLINE=1 /opt/sentimon/bin/sentimon model prepare --cache-dir /opt/sentimon-cache
 
 FROM ${BASE_IMAGE} AS runtime
@@ -46,9 +51,16 @@ LABEL org.opencontainers.image.title="sentimon" \
 RUN groupadd --system --gid 10001 sentimon \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin sentimon \
-    && mkdir /data && chown 10001:10001 /data
-COPY --from=build /opt/sentimon /opt/sentimon
+    && install -d -o 10001 -g 10001 /data /var/log/sentimon
+COPY --from=deps /opt/sentimon /opt/sentimon
 COPY --from=build /opt/sentimon-cache /opt/sentimon-cache
+# Copied, not bind-mounted: a RUN's mounts are not part of the build cache's key, so a changed
+# wheel behind a mount would be skipped.
+COPY --from=build /wheels /tmp/wheels
+RUN PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
+    /opt/sentimon/bin/pip install --no-deps --no-index /tmp/wheels/*.whl \
+    && /opt/sentimon/bin/pip check \
+    && rm -r /tmp/wheels
 ENV PATH=/opt/sentimon/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -63,6 +75,6 @@ WORKDIR /tmp
 EXPOSE 8000
 # Ready: the model is loaded and a warm-up inference passed.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('SENTIMON_PORT', '8000')}/readyz\", timeout=2).status != 200)"]
+    CMD ["python", "-m", "sentimon.probe"]
 # Exec form: uvicorn is PID 1 and drains in-flight requests on SIGTERM.
 ENTRYPOINT ["sentimon", "serve"]

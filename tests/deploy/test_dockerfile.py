@@ -66,7 +66,8 @@ def test_the_runtime_runs_as_a_numeric_non_root_user_listening_on_all_interfaces
     [entrypoint] = [args for keyword, args in runtime if keyword == "ENTRYPOINT"]
     assert json.loads(entrypoint) == ["sentimon", "serve"]  # exec form: uvicorn is PID 1
     [healthcheck] = [args for keyword, args in runtime if keyword == "HEALTHCHECK"]
-    assert "/readyz" in healthcheck and " CMD [" in f" {healthcheck}"
+    # Exec form, no shell; the probe's default is this server's /readyz.
+    assert healthcheck.split(" CMD ", 1)[1] == '["python", "-m", "sentimon.probe"]'
     labels = " ".join(args for keyword, args in runtime if keyword == "LABEL")
     for key in ("title", "description", "version", "revision", "licenses", "source"):
         assert f"org.opencontainers.image.{key}=" in labels, key
