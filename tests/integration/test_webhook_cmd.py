@@ -42,6 +42,7 @@ def test_each_alert_is_one_json_line_on_stdout() -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
         assert answer.json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
         assert json.loads(process.stdout.readline()) == {
             "event": "alert_notification",
             "receiver": "pager",
@@ -51,6 +52,9 @@ def test_each_alert_is_one_json_line_on_stdout() -> None:
             "summary": "The model is not loaded.",
             "starts_at": "2026-12-01T16:00:00Z",
         }
+        # SIGTERM stops it at once with status 0 (as a container's PID 1 it must handle it).
+        process.terminate()
+        assert process.wait(timeout=5) == 0
     finally:
         process.terminate()
         process.wait(timeout=10)

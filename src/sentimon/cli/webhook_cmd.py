@@ -4,6 +4,7 @@ JSON line on stdout (the Compose stack runs it, so alerts reach the logs and Lok
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 from typing import Annotated
@@ -37,8 +38,11 @@ def webhook(
     receiver.start()
     sys.stdout.write(json.dumps({"event": "webhook_listening", "host": host, "port": port}) + "\n")
     sys.stdout.flush()
+    # As a container's PID 1 the kernel ignores SIGTERM unless a handler is installed.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        threading.Event().wait()
+        stop.wait()
     except KeyboardInterrupt:
         pass
     finally:

@@ -44,6 +44,9 @@ class WebhookReceiver:
                 self._reply(200, {"status": "ok"})
 
             def do_GET(self) -> None:
+                if self.path == "/healthz":
+                    self._reply(200, {"status": "ok"})
+                    return
                 if self.path != "/alerts":
                     self._reply(404, {"error": "not found"})
                     return
