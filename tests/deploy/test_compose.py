@@ -103,6 +103,9 @@ def test_every_service_rotates_its_logs_and_waits_for_healthy_dependencies() -> 
         for dependency, condition in service.get("depends_on", {}).items():
             if condition["condition"] == "service_healthy":
                 assert "healthcheck" in services[dependency], (name, dependency)
+        # podman 4's Docker API splits a CMD healthcheck's arguments on spaces.
+        test = service.get("healthcheck", {}).get("test", ["CMD"])
+        assert test[0] == "CMD" and not [a for a in test if " " in a], (name, test)
     # Data lives in named volumes; the API and the secrets check wait for the secrets.
     assert set(config()["volumes"]) >= {"postgres-data", "prometheus-data", "grafana-data"}
     for name in ("api", "postgres", "grafana"):
