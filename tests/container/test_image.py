@@ -7,53 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from bench.servers import free_port
+from tests.container.conftest import checked as _checked
+from tests.container.conftest import run as _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
-
-ROOT = Path(__file__).resolve().parents[2]
-BASE = "localhost/sentimon-base:bookworm"
-IMAGE = "localhost/sentimon:test"
-
-
-def _run(*argv: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _checked(*argv: str, timeout: float = 900) -> str:
-    result = _run(*argv, timeout=timeout)
-    assert result.returncode == 0, (
-        f"{' '.join(argv)}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
-    )
-    return result.stdout
-
-
-@pytest.fixture(scope="module")
-def image() -> str:
-    _checked("bash", str(ROOT / "scripts" / "containers.sh"), "setup")
-    _checked("bash", str(ROOT / "scripts" / "containers.sh"), "base")
-    mounts = ["-v", "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro"]
-    args = ["--build-arg", f"BASE_IMAGE={BASE}", "--build-arg", "PYTHON=/usr/bin/python3"]
-    if os.environ.get("TORCH_INDEX_URL"):
-        args += ["--build-arg", f"TORCH_INDEX_URL={os.environ['TORCH_INDEX_URL']}"]
-    for folder in os.environ.get("PIP_FIND_LINKS", "").split():
-        mounts += ["-v", f"{folder}:{folder}:ro"]
-        args += ["--build-arg", f"TORCH_FIND_LINKS={folder}"]
-    _checked(
-        "podman", "build", "--format", "docker", "--network", "host", *mounts, *args,
-        "-t", IMAGE, str(ROOT),
-    )  # fmt: skip
-    return IMAGE
 
 
 @pytest.fixture
@@ -111,8 +77,8 @@ def test_it_serves_as_non_root_on_a_read_only_root_within_its_cpu_limit(
     assert [(t["threads"], t["source"]) for t in threads] == [(1, "cgroup quota 1")]
     # Served from the cache built into the image: no export at start.
     assert not [line for line in lines if line.get("event") == "onnx_prepare"]
-    health = _inspect(name)["Config"].get("Healthcheck", {})
-    assert "/readyz" in " ".join(health.get("Test", []))
+    # The image's own HEALTHCHECK passes (podman runs it from systemd timers, absent here).
+    assert _run("podman", "healthcheck", "run", name).returncode == 0
 
 
 def test_sigterm_drains_the_request_in_flight_and_exits_0(container: tuple[str, str]) -> None:
