@@ -10,7 +10,7 @@
 #   --build-arg BASE_IMAGE=localhost/debian-python:bookworm --build-arg PYTHON=/usr/bin/python3
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-# The dependencies alone, so that a change to the source rebuilds none of their 1.4 GB.
+# The dependencies alone, so that a change to the source rebuilds none of their 1.3 GB.
 FROM ${BASE_IMAGE} AS deps
 ARG PYTHON=/usr/local/bin/python3
 ARG TORCH_INDEX_URL=
@@ -34,7 +34,10 @@ RUN "${PYTHON}" -m venv /opt/sentimon \
 FROM deps AS build
 COPY pyproject.toml README.md ./
 COPY src/ src/
+# Installed twice: into the venv (to check it and prepare the model) and alone under /overlay,
+# which the runtime lays over the dependencies' venv.
 RUN /opt/sentimon/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+    && /opt/sentimon/bin/pip install --no-deps --prefix /overlay /wheels/*.whl \
     && /opt/sentimon/bin/pip install --no-deps /wheels/*.whl \
     && /opt/sentimon/bin/pip check
 RUN HF_HUB_OFFLINE=1 /opt/sentimon/bin/sentimon model prepare --cache-dir /opt/sentimon-cache
@@ -52,15 +55,11 @@ RUN groupadd --system --gid 10001 sentimon \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin sentimon \
     && install -d -o 10001 -g 10001 /data /var/log/sentimon
+# The dependencies' layer is cached until the lock changes; only the small layers after it
+# follow the source.
 COPY --from=deps /opt/sentimon /opt/sentimon
 COPY --from=build /opt/sentimon-cache /opt/sentimon-cache
-# Copied, not bind-mounted: a RUN's mounts are not part of the build cache's key, so a changed
-# wheel behind a mount would be skipped.
-COPY --from=build /wheels /tmp/wheels
-RUN PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
-    /opt/sentimon/bin/pip install --no-deps --no-index /tmp/wheels/*.whl \
-    && /opt/sentimon/bin/pip check \
-    && rm -r /tmp/wheels
+COPY --from=build /overlay/ /opt/sentimon/
 ENV PATH=/opt/sentimon/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -61,6 +61,9 @@ def test_it_serves_as_non_root_on_a_read_only_root_within_its_cpu_limit(
     state = _inspect(name)
     assert state["HostConfig"]["ReadonlyRootfs"] is True
     assert _checked("podman", "exec", name, "id", "-u").strip() == "10001"
+    # The package laid over the dependencies' venv is whole.
+    pip_check = _checked("podman", "exec", name, "python", "-m", "pip", "check")
+    assert pip_check.strip() == "No broken requirements found."
     answer = httpx.post(f"{url}/predict", json={"text": "I love this so much"}).json()
     assert answer["label"] == "positive"
     feedback = httpx.post(
