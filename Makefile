@@ -19,13 +19,15 @@ setup-dev:
 
 test: setup-dev
 	scripts/lint.sh
-	scripts/test.sh -m "not container"
+	scripts/test.sh
 
 # The Docker Compose stack checked offline (part of `make test` too).
 compose-check: setup-dev
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/deploy/test_compose.py
 
-# The image built with podman from a local Debian base and run read-only (installs podman).
+# The container tests alone (part of `make test` too): the image built with podman from a local
+# Debian base and run read-only, then the Compose stack brought up with docker compose v2
+# (installs podman; layers and the base are cached between runs on the same machine).
 test-container: setup-dev
 	scripts/test.sh -m container tests/container
 
