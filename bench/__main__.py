@@ -18,7 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench.overhead import measure_middleware_cost
+from bench.overhead import measure_connection_guard_cost, measure_middleware_cost
 from bench.peers import PEERS
 from bench.report import render_chart, render_markdown, update_readme
 from bench.run import MODELS, BenchConfig, run_benchmark
@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         results = {"machine": describe_machine(), **run_benchmark(config)}
         results["config"]["work_dir"] = ".cache/bench"
         results["middleware"] = measure_middleware_cost()
+        results["connection_guard"] = measure_connection_guard_cost()
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     markdown = render_markdown(results)

@@ -212,6 +212,15 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"request through the full stack (HTTP metrics, request id, body limit) against "
             f"{m['without_us']:.0f} µs through the router alone: {m['cost_us']:.0f} µs.",
         ]
+    if "connection_guard" in results:
+        g = results["connection_guard"]
+        lines += [
+            "",
+            f"Connection guard cost (in process, keep-alive GET on one connection, trivial app): "
+            f"{g['with_us']:.1f} µs per request through the guarded protocol against "
+            f"{g['without_us']:.1f} µs through uvicorn's plain httptools protocol: "
+            f"{g['cost_us']:.1f} µs.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -81,6 +81,26 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=10.0, gt=0, le=600)
     """A request still waiting for inference after this long gets 503."""
 
+    keepalive_timeout_s: int = Field(default=75, ge=1, le=3600)
+    """An idle connection is closed after this long. Keep it longer than the idle timeout of
+    the load balancer or proxy in front (60 s on AWS ALB), so the server never closes a
+    connection the proxy is about to reuse."""
+
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """A request's line and headers must arrive within this long of its first byte, else 408
+    and the connection is closed."""
+
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """A request's body must arrive within this long of its headers, else 408 and the
+    connection is closed."""
+
+    max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    """Largest accepted request line and headers; larger get 431 and the connection is closed."""
+
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    """Most open connections; one more closes the longest-idle keep-alive connection, or gets
+    503 if none is idle."""
+
     fail_on_model_error: bool = True
     """Exit at startup when the model cannot be loaded; if false, stay up and report not ready."""
 

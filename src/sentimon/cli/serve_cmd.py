@@ -31,6 +31,15 @@ def serve(
     request_timeout_s: Annotated[
         float | None, flag("request_timeout_s", "--request-timeout-s")
     ] = None,
+    keepalive_timeout_s: Annotated[
+        int | None, flag("keepalive_timeout_s", "--keepalive-timeout-s")
+    ] = None,
+    header_timeout_s: Annotated[
+        float | None, flag("header_timeout_s", "--header-timeout-s")
+    ] = None,
+    body_timeout_s: Annotated[float | None, flag("body_timeout_s", "--body-timeout-s")] = None,
+    max_header_bytes: Annotated[int | None, flag("max_header_bytes", "--max-header-bytes")] = None,
+    max_connections: Annotated[int | None, flag("max_connections", "--max-connections")] = None,
     fail_on_model_error: Annotated[
         bool | None, flag("fail_on_model_error", "--fail-on-model-error/--no-fail-on-model-error")
     ] = None,
@@ -90,6 +99,11 @@ def serve(
         max_wait_ms=max_wait_ms,
         max_queue_size=max_queue_size,
         request_timeout_s=request_timeout_s,
+        keepalive_timeout_s=keepalive_timeout_s,
+        header_timeout_s=header_timeout_s,
+        body_timeout_s=body_timeout_s,
+        max_header_bytes=max_header_bytes,
+        max_connections=max_connections,
         fail_on_model_error=fail_on_model_error,
         log_level=log_level.upper() if log_level else None,
         log_file=log_file,
@@ -126,12 +140,23 @@ def serve(
     )
     import uvicorn
 
+    from sentimon.api.connections import ConnectionLimits, guarded_protocol
     from sentimon.app import create_app
 
+    app = create_app(settings)
+    limits = ConnectionLimits(
+        keepalive_timeout_s=settings.keepalive_timeout_s,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_header_bytes=settings.max_header_bytes,
+        max_connections=settings.max_connections,
+    )
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
+        http=guarded_protocol(limits, app.state.metrics),
+        timeout_keep_alive=settings.keepalive_timeout_s,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,

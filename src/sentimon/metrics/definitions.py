@@ -22,6 +22,16 @@ ERROR_ENDPOINTS = (*ENDPOINTS, FEEDBACK_ENDPOINT, OTHER_ENDPOINT)
 # `int8_recipe` and `int8_kernel` of `sentiment_model_info` when the backend is not int8.
 NOT_INT8 = "none"
 
+# Why the server closed a connection itself (see api/connections.py).
+CONNECTION_CLOSE_REASONS = (
+    "idle_timeout",
+    "header_timeout",
+    "body_timeout",
+    "headers_too_large",
+    "too_many_connections",
+    "evicted_idle",
+)
+
 # Closed set of `error_type` values (see errors.py and api/errors.py).
 ERROR_TYPES = (
     "invalid_json",
@@ -80,6 +90,8 @@ class Metrics:
     model_info: Gauge
     errors: Counter
     http_inprogress: Gauge
+    http_connections: Gauge
+    http_connections_closed: Counter
     store: StoreMetrics | None
     """The prediction log's and feedback's metrics; None (not exported) with the store off."""
 
@@ -204,8 +216,22 @@ def build_metrics(
             ["method", "handler"],
             registry=registry,
         ),
+        http_connections=Gauge(
+            "sentiment_http_connections",
+            "Open HTTP connections.",
+            registry=registry,
+        ),
+        http_connections_closed=Counter(
+            "sentiment_http_connections_closed",
+            "Connections the server closed itself: idle, too slow, headers too large, or over "
+            "the connection limit.",
+            ["reason"],
+            registry=registry,
+        ),
         store=build_store_metrics(registry) if store else None,
     )
+    for reason in CONNECTION_CLOSE_REASONS:
+        m.http_connections_closed.labels(reason=reason)
     for error_type in ERROR_TYPES:
         for endpoint in ERROR_ENDPOINTS:
             m.errors.labels(error_type=error_type, endpoint=endpoint)

@@ -1,0 +1,238 @@
+"""Connections held to their limits by a real `sentimon serve` (api/connections.py): slow heads
+and bodies cut with 408 without starving other clients, oversized headers refused with 431,
+idle connections closed on the keep-alive timeout (and not before), and the connection limit
+met by evicting an idle connection, else 503. Raw sockets, since HTTP clients will not send
+half a request. The server runs without its model: connections are all this is about."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import httpx
+import pytest
+
+from bench.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+LIMITS = {
+    "--header-timeout-s": "1",
+    "--body-timeout-s": "1",
+    "--keepalive-timeout-s": "2",
+    "--max-connections": "6",
+    "--max-header-bytes": "2048",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    logs = tmp_path_factory.mktemp("connections")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")}
+    env.update(HF_HUB_OFFLINE="1")
+    with (logs / "stdout").open("w") as out, (logs / "stderr").open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sentimon", "serve", "--port", str(port),
+             "--model", "/no/such/model", "--no-fail-on-model-error", "--no-store",
+             "--no-drift", *[part for item in LIMITS.items() for part in item]],
+            stdout=out, stderr=err, env=env,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (logs / "stderr").read_text()[-2000:]
+            assert time.monotonic() < deadline, "not up in 60 s"
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield "127.0.0.1", port
+        # Whatever was done to it, it still serves.
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        process.terminate()
+        # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly.
+        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+    assert "Traceback" not in (logs / "stderr").read_text()
+
+
+def _connect(address: tuple[str, int]) -> socket.socket:
+    sock = socket.create_connection(address, timeout=5)
+    return sock
+
+
+def _read_until_closed(sock: socket.socket, timeout_s: float = 5) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and how long that took."""
+    started = time.monotonic()
+    sock.settimeout(timeout_s)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data, time.monotonic() - started
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole response (by its Content-Length) from a connection that stays open."""
+    sock.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    match = re.search(rb"content-length: (\d+)", head, re.I)
+    assert match, head
+    length = int(match.group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def _response(raw: bytes) -> tuple[int, dict[str, str], object]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return status, headers, json.loads(body)
+
+
+def _closed_count(address: tuple[str, int], reason: str) -> float:
+    text = httpx.get(f"http://{address[0]}:{address[1]}/metrics").text
+    match = re.search(
+        rf'^sentiment_http_connections_closed_total{{reason="{reason}"}} (\S+)$', text, re.M
+    )
+    assert match, reason
+    return float(match.group(1))
+
+
+def test_a_slow_head_gets_408_without_holding_up_anyone_else(server: tuple[str, int]) -> None:
+    before = _closed_count(server, "header_timeout")
+    with _connect(server) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        started = time.monotonic()
+        assert httpx.get(f"http://{server[0]}:{server[1]}/healthz").status_code == 200
+        assert time.monotonic() - started < 0.5
+        raw, waited = _read_until_closed(slow)
+    assert 0.5 < waited < 3
+    assert _response(raw) == (
+        408,
+        {"content-type": "application/json", "content-length": "92", "connection": "close"},
+        {
+            "error": "the request's headers did not arrive within 1 s",
+            "error_type": "header_timeout",
+        },
+    )
+    assert _closed_count(server, "header_timeout") == before + 1
+
+
+def test_a_slow_body_gets_408(server: tuple[str, int]) -> None:
+    before = _closed_count(server, "body_timeout")
+    with _connect(server) as slow:
+        slow.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"text": "half'
+        )
+        raw, waited = _read_until_closed(slow)
+    assert waited < 3
+    status, headers, body = _response(raw)
+    assert (status, headers["connection"]) == (408, "close")
+    assert body == {
+        "error": "the request's body did not arrive within 1 s",
+        "error_type": "body_timeout",
+    }
+    assert _closed_count(server, "body_timeout") == before + 1
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["in-one-piece", "never-ending"])
+def test_oversized_headers_get_431(server: tuple[str, int], whole: bool) -> None:
+    before = _closed_count(server, "headers_too_large")
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 3000
+    with _connect(server) as client:
+        client.sendall(request + (b"\r\n\r\n" if whole else b""))
+        raw, _ = _read_until_closed(client)
+    assert _response(raw)[0::2] == (
+        431,
+        {
+            "error": "the request's headers are larger than 2048 bytes",
+            "error_type": "headers_too_large",
+        },
+    )
+    assert _closed_count(server, "headers_too_large") == before + 1
+
+
+def test_an_idle_connection_lives_until_the_keepalive_timeout_and_no_longer(
+    server: tuple[str, int],
+) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with _connect(server) as client:
+        client.sendall(request)
+        assert _read_response(client).startswith(b"HTTP/1.1 200 OK")
+        time.sleep(1.2)  # idle, under the 2 s timeout: still open
+        client.sendall(request)
+        assert _read_response(client).startswith(b"HTTP/1.1 200 OK")
+        raw, waited = _read_until_closed(client)
+    assert raw == b""
+    assert 1.5 < waited < 4
+    # A connection that never sends a byte is held no longer either.
+    before = _closed_count(server, "idle_timeout")
+    with _connect(server) as silent:
+        raw, waited = _read_until_closed(silent)
+    assert (raw, 1.5 < waited < 4) == (b"", True)
+    assert _closed_count(server, "idle_timeout") == before + 1
+
+
+def test_past_the_connection_limit_an_idle_one_makes_room_else_503(
+    server: tuple[str, int],
+) -> None:
+    url = f"http://{server[0]}:{server[1]}/healthz"
+    before = _closed_count(server, "evicted_idle")
+    with ExitStack() as stack:
+        idle = [stack.enter_context(_connect(server)) for _ in range(6)]
+        time.sleep(0.2)
+        # A 7th connection evicts the longest-idle one, and is served.
+        assert httpx.get(url).status_code == 200
+        assert _closed_count(server, "evicted_idle") - before >= 1
+        evicted = 0
+        for sock in idle:
+            sock.settimeout(0.2)
+            try:
+                evicted += sock.recv(1) == b""
+            except TimeoutError:
+                pass
+        assert evicted >= 1
+    time.sleep(0.2)
+    with ExitStack() as stack:
+        busy = [stack.enter_context(_connect(server)) for _ in range(6)]
+        for sock in busy:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # each mid-head, none idle
+        time.sleep(0.2)
+        with _connect(server) as one_more:
+            raw, _ = _read_until_closed(one_more)
+    status, headers, body = _response(raw)
+    assert (status, headers["retry-after"], headers["connection"]) == (503, "1", "close")
+    assert body == {
+        "error": "too many open connections (limit 6); retry shortly",
+        "error_type": "too_many_connections",
+    }
+
+
+def test_the_open_connections_gauge_counts_them(server: tuple[str, int]) -> None:
+    def gauge() -> float:
+        text = httpx.get(f"http://{server[0]}:{server[1]}/metrics").text
+        match = re.search(r"^sentiment_http_connections (\S+)$", text, re.M)
+        assert match
+        return float(match.group(1))
+
+    time.sleep(1.5)  # the previous test's connections are gone
+    base = gauge()
+    with _connect(server), _connect(server):
+        time.sleep(0.2)
+        assert gauge() == base + 2
