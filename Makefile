@@ -1,6 +1,6 @@
 # sentimon: `make run` serves the API with its monitoring stack; `make test` runs every check.
 # Both set themselves up.
-.PHONY: run setup setup-dev test test-container compose-check lint typecheck unit format model bench dashboards lock clean
+.PHONY: run setup setup-dev test test-container compose-check lint typecheck unit format model bench fuzz dashboards lock clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -52,6 +52,10 @@ model: setup
 # The side-by-side benchmark (about 15 minutes; the first run also builds the peers' virtualenvs): writes bench/results/ and the README table.
 bench: setup-dev
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+# The fuzzing test of `make test` at length: 1000 schemathesis examples per endpoint.
+fuzz: setup-dev
+	SENTIMON_FUZZ_EXAMPLES=$${SENTIMON_FUZZ_EXAMPLES:-1000} scripts/test.sh tests/integration/test_fuzz.py
 
 # Refresh requirements/lock.txt and requirements/dev-lock.txt from pyproject.toml (needs the
 # package index; every install uses these locks).
