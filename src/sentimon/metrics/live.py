@@ -18,11 +18,10 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,6 @@ _DURATION = "sentiment_prediction_duration_seconds"
 _PREDICTIONS = "sentiment_predictions"
 _CONFIDENCE = "sentiment_prediction_confidence"
 _FEEDBACK = "sentiment_feedback"
-_FAMILIES = frozenset({_REQUESTS, _DURATION, _PREDICTIONS, _CONFIDENCE, _FEEDBACK})
 # The samples read, so only their collectors run (not the process or GC collectors, nor the
 # other histograms): 0.7 ms instead of 2.3 ms a read on a Zen 3 core, every interval.
 _SAMPLES = (
@@ -94,7 +92,8 @@ def read_snapshot(registry: CollectorRegistry, now: float | None = None) -> Snap
     duration: dict[str, float] = {}
     confidence: dict[str, float] = {}
     sums = {_DURATION: 0.0, _CONFIDENCE: 0.0}
-    for family in _families(registry.restricted_registry(_SAMPLES).collect()):
+    # The restricted registry yields only the families holding these samples.
+    for family in registry.restricted_registry(_SAMPLES).collect():
         for s in family.samples:
             if family.name == _REQUESTS and s.name.endswith("_total"):
                 if s.labels.get("handler") in UNTRACKED_HANDLERS:
@@ -123,10 +122,6 @@ def read_snapshot(registry: CollectorRegistry, now: float | None = None) -> Snap
         confidence=Histogram(confidence, sums[_CONFIDENCE]),
         feedback=feedback,
     )
-
-
-def _families(families: Iterable[Metric]) -> Iterable[Metric]:
-    return (f for f in families if f.name in _FAMILIES)
 
 
 def histogram_quantile(q: float, histogram: Histogram) -> float | None:
