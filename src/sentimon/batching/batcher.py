@@ -1,20 +1,24 @@
 """The micro-batcher: many callers' texts → few, well-packed model calls on worker threads.
 
-Callers put texts into a bounded queue (admission is counted in texts; a full queue refuses at
-once with `Overloaded`). When an inference worker is free (one by default), a collector task
-takes what is queued, waiting at most `max_wait_s` (counted from the oldest text) for a batch
-to fill up to `max_batch_size`, and hands it to that worker. There the texts are tokenized,
-sorted by length and cut into model calls that respect the token budget and never pad more
-than `max_padding_ratio` times the real tokens. Each call's results go to their callers as
-soon as it is done; a failed call fails every caller in it; callers that gave up before their
-batch ran are skipped. While the workers are busy the next batch accumulates, so batches grow
-with load. Never on the event loop.
+Callers put texts into a bounded queue. Admission refuses at once (`Overloaded`) when the
+texts admitted and not yet answered, this request's included, would take longer than
+`max_answer_wait_s` to answer at the service rate measured on recent batches (so a request is
+never admitted only to wait past the latency target), or would pass `max_queue_size`. When an
+inference worker is free (one by default), a collector task takes what is queued, waiting at
+most `max_wait_s` (counted from the oldest text) for a batch to fill up to `max_batch_size`,
+and hands it to that worker. There the texts are tokenized, sorted by length and cut into
+model calls that respect the token budget and never pad more than `max_padding_ratio` times
+the real tokens. Each call's results go to their callers as soon as it is done; a failed call
+fails every caller in it; callers that gave up before their batch ran are skipped. While the
+workers are busy the next batch accumulates, so batches grow with load. Never on the event
+loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -30,6 +34,11 @@ from sentimon.metrics.definitions import Metrics
 from sentimon.model.base import Prediction, SentimentModel, to_prediction
 
 log = logging.getLogger(__name__)
+
+
+_COST_SMOOTHING = 0.3
+"""Weight of the newest batch in the service rate's average: follows a change in load within
+a few batches."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ class MicroBatcher:
         max_queue_size: int,
         timeout_s: float,
         workers: int = 1,
+        max_answer_wait_s: float | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -110,6 +120,11 @@ class MicroBatcher:
         self._limits = limits
         self._max_queue_size = max_queue_size
         self._timeout_s = timeout_s
+        self._workers = workers
+        self._max_answer_wait_s = max_answer_wait_s
+        self._cost_per_text_s: float | None = None
+        """Worker seconds per text over recent batches (an exponential average); written by
+        the workers, read on the event loop (a float is replaced whole)."""
         self._labels = model.info.labels
         self._queue: deque[_Item] = deque()
         self._admitted = 0
@@ -134,6 +149,14 @@ class MicroBatcher:
     def admitted(self) -> int:
         """Texts admitted and not yet answered (queued or in a model call)."""
         return self._admitted
+
+    def expected_answer_s(self, n: int) -> float | None:
+        """How long `n` more texts would take to be answered, behind those admitted, at the
+        measured service rate; None before any batch has run."""
+        cost = self._cost_per_text_s
+        if cost is None:
+            return None
+        return (self._admitted + n) * cost / self._workers
 
     @property
     def healthy(self) -> bool:
@@ -168,6 +191,15 @@ class MicroBatcher:
             raise Overloaded(
                 f"server busy: {self._admitted} texts queued, limit "
                 f"{self._max_queue_size}; retry shortly"
+            )
+        limit = self._max_answer_wait_s
+        expected = self.expected_answer_s(n)
+        # An idle server always takes the request: there is nothing to wait behind.
+        if limit is not None and expected is not None and self._admitted and expected > limit:
+            raise Overloaded(
+                f"server busy: an answer would take about {expected * 1000:.0f} ms, limit "
+                f"{limit * 1000:.0f} ms; retry shortly",
+                retry_after_s=max(1, math.ceil(expected - limit)),
             )
         loop = asyncio.get_running_loop()
         items = [_Item(text, loop.create_future()) for text in texts]
@@ -287,6 +319,7 @@ class MicroBatcher:
         with self._tokenize_lock:
             ids = self._model.tokenize([item.text for item in items])
         m.tokenization.observe(time.perf_counter() - started)
+        mark = started
         for call in plan_calls([len(row) for row in ids], self._limits):
             rows = [ids[i] for i in call]
             results: list[Prediction | BaseException]
@@ -314,4 +347,13 @@ class MicroBatcher:
                 m.padding_ratio.observe(width * len(rows) / sum(len(row) for row in rows))
                 for row in rows:
                     m.input_tokens.observe(len(row))
+            # Worker time per text, tokenizing included, known before the callers are answered.
+            now = time.perf_counter()
+            self._observe_cost(now - mark, len(rows))
+            mark = now
             loop.call_soon_threadsafe(self._deliver, [items[i] for i in call], results)
+
+    def _observe_cost(self, seconds: float, texts: int) -> None:
+        sample = seconds / texts
+        cost = self._cost_per_text_s
+        self._cost_per_text_s = sample if cost is None else cost + _COST_SMOOTHING * (sample - cost)

@@ -1,5 +1,6 @@
 import asyncio
 import random
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -362,4 +363,60 @@ async def test_a_failing_sink_never_fails_predictions(
     assert await batcher.predict(["two"]) == [fake_prediction("two")]
     failures = [r for r in caplog.records if "text-drift sums failed" in r.getMessage()]
     assert len(failures) == 1  # logged once, not per call
+    await batcher.close()
+
+
+class PerTextModel(FakeModel):
+    """Takes `per_text_s` of worker time per text."""
+
+    def __init__(self, per_text_s: float) -> None:
+        super().__init__()
+        self.per_text_s = per_text_s
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        time.sleep(self.per_text_s * len(ids))
+        return super().infer(ids)
+
+
+async def test_admission_bounds_the_expected_wait_for_an_answer(metrics: Metrics) -> None:
+    limits = BatchLimits(max_batch_size=4, max_wait_s=0)
+    batcher = make(PerTextModel(0.02), metrics, limits, max_queue_size=1000)
+    batcher._max_answer_wait_s = 0.1
+    batcher.start()
+    assert batcher.expected_answer_s(1) is None  # nothing measured yet: count limit only
+    await batcher.predict(["a", "b", "c", "d"])  # measures about 20 ms a text
+    cost = batcher.expected_answer_s(1)
+    assert cost is not None and 0.015 < cost < 0.06
+
+    async def timed(text: str) -> float | Overloaded:
+        started = time.perf_counter()
+        try:
+            await batcher.predict([text])
+        except Overloaded as refused:
+            return refused
+        return time.perf_counter() - started
+
+    outcomes = await asyncio.gather(*(timed(f"t{i}") for i in range(30)))
+    answered = [o for o in outcomes if isinstance(o, float)]
+    refused = [o for o in outcomes if isinstance(o, Overloaded)]
+    # About 0.1 s / 20 ms = 5 admitted at once; the rest refused without waiting.
+    assert 3 <= len(answered) <= 8 and len(refused) == 30 - len(answered)
+    assert max(answered) < 0.3
+    assert re.fullmatch(
+        r"server busy: an answer would take about \d+ ms, limit 100 ms; retry shortly",
+        refused[0].message,
+    )
+    assert refused[0].headers == {"Retry-After": "1"}
+    await batcher.close()
+
+
+async def test_an_idle_batcher_admits_a_request_whatever_it_costs(metrics: Metrics) -> None:
+    batcher = make(PerTextModel(0.2), metrics, BatchLimits(max_batch_size=1, max_wait_s=0))
+    batcher._max_answer_wait_s = 0.05
+    batcher.start()
+    await batcher.predict(["measured at 200 ms, four times the limit"])
+    expected = batcher.expected_answer_s(1)
+    assert expected is not None and expected > 0.05
+    # Nothing to wait behind: refusing would only make the client come back to the same.
+    assert await batcher.predict(["still answered"]) == [fake_prediction("still answered")]
     await batcher.close()
