@@ -4,12 +4,9 @@ the steps a person takes."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
 
-from bench.servers import free_port
+from tests.servers import start_server as serve
 
 CHROMIUM = "/usr/bin/chromium"
 # FACTS.md: Debian's chromium headless, without anything that would call home.
@@ -37,37 +34,8 @@ PROMETHEUS_URL = "http://127.0.0.1:9090"
 
 
 def start_server(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")}
-    env.update(
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        # Shared by every server of the run: the model is exported to ONNX once.
-        SENTIMON_CACHE_DIR=str(tmp.parent / "sentimon-cache"),
-        SENTIMON_DATA_DIR=str(tmp / "data"),
-    )
-    with (tmp / "server.log").open("wb") as log:  # the child keeps its own descriptor
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sentimon", "serve", "--port", str(port), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited: {(tmp / 'server.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and (
-                "--model" in args or httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-            ):
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    pytest.fail("server not ready in 120 s")
+    server = serve(tmp, *args, ready="/healthz" if "--model" in args else "/readyz")
+    return server.process, server.url
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -15,13 +15,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bench.servers import free_port
+from tests.servers import start_server
 
 pytestmark = pytest.mark.slow
 
@@ -29,28 +28,9 @@ EXAMPLES = int(os.environ.get("SENTIMON_FUZZ_EXAMPLES", "40"))
 
 
 def test_no_input_breaks_any_endpoint_or_the_documented_contract(tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")}
-    env.update(HF_HUB_OFFLINE="1", SENTIMON_DATA_DIR=str(tmp_path / "data"))
-    with (tmp_path / "stdout").open("w") as out, (tmp_path / "stderr").open("w") as err:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "sentimon", "serve", "--port", str(port), "--num-threads", "1"],
-            stdout=out,
-            stderr=err,
-            env=env,
-        )
+    server = start_server(tmp_path, "--num-threads", "1")
+    url = server.url
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, (tmp_path / "stderr").read_text()[-3000:]
-            assert time.monotonic() < deadline, "not ready in 120 s"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
         fuzz = subprocess.run(
             [
                 str(Path(sys.executable).parent / "st"), "run", f"{url}/openapi.json",
@@ -75,6 +55,5 @@ def test_no_input_breaks_any_endpoint_or_the_documented_contract(tmp_path: Path)
         assert statuses.get("4xx", 0) > 0  # bad data was sent, and refused
         assert statuses.get("5xx", 0) == 0, statuses
     finally:
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
-    assert "Traceback" not in (tmp_path / "stderr").read_text()
+        assert server.stop() in (0, -signal.SIGTERM)
+    assert "Traceback" not in server.log.read_text()
