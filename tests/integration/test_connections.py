@@ -7,20 +7,18 @@ half a request. The server runs without its model: connections are all this is a
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import pytest
 
-from bench.servers import free_port
+from tests.servers import start_server
 
 pytestmark = pytest.mark.slow
 
@@ -35,35 +33,20 @@ LIMITS = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    logs = tmp_path_factory.mktemp("connections")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")}
-    env.update(HF_HUB_OFFLINE="1")
-    with (logs / "stdout").open("w") as out, (logs / "stderr").open("w") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sentimon", "serve", "--port", str(port),
-             "--model", "/no/such/model", "--no-fail-on-model-error", "--no-store",
-             "--no-drift", *[part for item in LIMITS.items() for part in item]],
-            stdout=out, stderr=err, env=env,
-        )  # fmt: skip
+    args = [part for item in LIMITS.items() for part in item]
+    running = start_server(
+        tmp_path_factory.mktemp("connections"),
+        *("--model", "/no/such/model", "--no-fail-on-model-error", "--no-store", "--no-drift"),
+        *args,
+        ready="/healthz",
+    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (logs / "stderr").read_text()[-2000:]
-            assert time.monotonic() < deadline, "not up in 60 s"
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield "127.0.0.1", port
+        yield "127.0.0.1", int(running.url.rsplit(":", 1)[1])
         # Whatever was done to it, it still serves.
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        assert httpx.get(f"{running.url}/healthz").status_code == 200
     finally:
-        process.terminate()
-        # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly.
-        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
-    assert "Traceback" not in (logs / "stderr").read_text()
+        assert running.stop() in (0, -signal.SIGTERM)
+    assert "Traceback" not in running.log.read_text()
 
 
 def _connect(address: tuple[str, int]) -> socket.socket:
@@ -236,3 +219,34 @@ def test_the_open_connections_gauge_counts_them(server: tuple[str, int]) -> None
     with _connect(server), _connect(server):
         time.sleep(0.2)
         assert gauge() == base + 2
+
+
+def test_after_sigterm_a_request_on_an_open_connection_gets_503_and_nothing_new_starts(
+    tmp_path: Path,
+) -> None:
+    running = start_server(
+        tmp_path, "--model", "/no/such/model", "--no-fail-on-model-error", "--no-store",
+        "--no-drift", ready="/healthz",
+    )  # fmt: skip
+    address = ("127.0.0.1", int(running.url.rsplit(":", 1)[1]))
+    with _connect(address) as mid_head, _connect(address) as idle:
+        mid_head.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.2)
+        running.process.send_signal(signal.SIGTERM)
+        # An idle connection is closed at once; no new connection is taken.
+        assert _read_until_closed(idle)[0] == b""
+        time.sleep(0.3)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(address, timeout=2)
+        # The server waits for the half-sent request, and refuses to start it.
+        assert running.process.poll() is None
+        mid_head.sendall(b"\r\n")
+        raw, _ = _read_until_closed(mid_head)
+    status, headers, body = _response(raw)
+    assert (status, headers["connection"], headers["retry-after"]) == (503, "close", "1")
+    assert body == {
+        "error": "the server is shutting down; retry (another replica will answer)",
+        "error_type": "shutting_down",
+    }
+    assert running.process.wait(timeout=10) in (0, -signal.SIGTERM)
+    assert "Traceback" not in running.log.read_text()

@@ -12,6 +12,9 @@ size and any number of connections. `guarded_protocol` returns that protocol wit
 - a body that must arrive whole within `body_timeout_s` of its head, or 408 and close;
 - at most `max_connections` open connections: one more first evicts the longest-idle
   keep-alive connection (as nginx does), and is otherwise answered 503 and closed.
+- once a graceful shutdown has begun (SIGTERM), a request still arriving on an open connection
+  is answered 503 with `Connection: close` instead of being started (uvicorn would close that
+  connection without a word): the requests in flight finish, nothing new begins.
 
 Every refusal is a JSON error body like the API's, and is counted in
 `sentiment_http_connections_closed_total{reason}`.
@@ -33,7 +36,7 @@ from sentimon.metrics.definitions import Metrics
 
 CloseReason = Literal[
     "idle_timeout", "header_timeout", "body_timeout", "headers_too_large", "too_many_connections",
-    "evicted_idle",
+    "evicted_idle", "shutting_down",
 ]  # fmt: skip
 """As CONNECTION_CLOSE_REASONS in metrics/definitions.py, each a `reason` label value."""
 _Phase = Literal["idle", "head", "body", "busy"]
@@ -57,6 +60,15 @@ class _HeadTooLarge(Exception):
     pass
 
 
+class _Draining(Exception):
+    pass
+
+
+@dataclass
+class _Server:
+    draining: bool = False
+
+
 def error_bytes(
     status: int, error_type: str, message: str, retry_after_s: int | None = None
 ) -> bytes:
@@ -75,6 +87,7 @@ def error_bytes(
 
 def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with `limits`; pass it as uvicorn's `http`."""
+    server = _Server()
 
     class GuardedHttpProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -140,6 +153,13 @@ def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToo
             except httptools.HttpParserError as error:
                 if isinstance(error.__context__, _HeadTooLarge):
                     self._too_large()
+                elif isinstance(error.__context__, _Draining):
+                    self._refuse(
+                        503,
+                        "shutting_down",
+                        "the server is shutting down; retry (another replica will answer)",
+                        retry_after_s=1,
+                    )
                 else:
                     self.logger.warning("Invalid HTTP request received.")
                     self.send_400_response("Invalid HTTP request received.")
@@ -171,6 +191,8 @@ def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToo
         def on_headers_complete(self) -> None:
             if self._head_size > limits.max_header_bytes:
                 raise _HeadTooLarge  # before the app sees the request
+            if server.draining:
+                raise _Draining
             self._disarm()
             super().on_headers_complete()
             self._phase = "body"
@@ -186,6 +208,15 @@ def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToo
             if not pipelined and self._phase == "busy":
                 self._phase = "idle"
                 self._idle_since = time.monotonic()
+
+        def shutdown(self) -> None:
+            """uvicorn's graceful shutdown, called on every open connection: from now on no
+            request is started on any of them. uvicorn would close a connection in the middle of
+            sending its request with no answer; it is left to finish its head (its header
+            timeout still runs) and answered 503 instead."""
+            server.draining = True
+            if self._phase != "head":
+                super().shutdown()
 
         # Limits
 

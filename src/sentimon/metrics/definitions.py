@@ -30,6 +30,7 @@ CONNECTION_CLOSE_REASONS = (
     "headers_too_large",
     "too_many_connections",
     "evicted_idle",
+    "shutting_down",
 )
 
 # Closed set of `error_type` values (see errors.py and api/errors.py).
