@@ -42,7 +42,9 @@ RUN /opt/sentimon/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /whee
     && /opt/sentimon/bin/pip check
 RUN HF_HUB_OFFLINE=1 /opt/sentimon/bin/sentimon model prepare --cache-dir /opt/sentimon-cache
 
-FROM ${BASE_IMAGE} AS runtime
+# The runtime builds on the dependencies' stage rather than copying its 1.3 GB venv into a fresh
+# base: the same layers, without a copy that took a minute and a half of every cold build.
+FROM deps AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="sentimon" \
@@ -55,9 +57,8 @@ RUN groupadd --system --gid 10001 sentimon \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin sentimon \
     && install -d -o 10001 -g 10001 /data /var/log/sentimon
-# The dependencies' layer is cached until the lock changes; only the small layers after it
-# follow the source.
-COPY --from=deps /opt/sentimon /opt/sentimon
+# Only these small layers follow the source; the dependencies' are cached until the lock
+# changes.
 COPY --from=build /opt/sentimon-cache /opt/sentimon-cache
 COPY --from=build /overlay/ /opt/sentimon/
 ENV PATH=/opt/sentimon/bin:$PATH \

@@ -117,7 +117,15 @@ def sentimon_spec(
     """`sentimon serve` with `extra` flags; `data_dir` holds its prediction log (the store
     is on by default: pass `--no-store` in `extra` for none)."""
     sentimon = str(Path(sys.executable).with_name("sentimon"))
-    env = {"SENTIMON_CACHE_DIR": str(cache_dir), "SENTIMON_NUM_THREADS": str(threads)}
+    env = {
+        "SENTIMON_CACHE_DIR": str(cache_dir),
+        "SENTIMON_NUM_THREADS": str(threads),
+        # The closed-loop rows measure capacity by keeping more requests in flight than the
+        # server can answer within its latency target, which the admission bound would refuse
+        # (and the peers have none): off here, as for every server in the table. Overload is
+        # measured with it on (tests/integration/test_overload.py).
+        "SENTIMON_MAX_QUEUE_WAIT_MS": "0",
+    }
     if data_dir is not None:
         env["SENTIMON_DATA_DIR"] = str(data_dir)
     return ServerSpec(

@@ -79,7 +79,7 @@ class SentimentService:
             max_queue_size=s.max_queue_size,
             timeout_s=s.request_timeout_s,
             workers=s.inference_workers,
-            max_answer_wait_s=s.max_answer_wait_ms / 1000 if s.max_answer_wait_ms else None,
+            max_queue_wait_s=s.max_queue_wait_ms / 1000 if s.max_queue_wait_ms else None,
         )
         self.batcher.start()
         self.metrics.init_model_series(info)

@@ -30,7 +30,7 @@ TEXTS = [
     for i, mood in enumerate(["great", "awful", "ok", "lovely", "terrible", "fine"] * 3)
 ][:16]
 BODY = {"texts": TEXTS}
-ANSWER_WAIT_MS = 150
+QUEUE_WAIT_MS = 100
 LOAD_S = 6.0
 
 
@@ -149,9 +149,9 @@ async def _drive(server: ServerProcess) -> None:
     # (The bench holds it to 50 ms at p99 with the client on other cores; here the client
     # shares two cores with the server and the model, so twice that.)
     assert _p([o.latency_s for o in refused], 0.99) < 0.1, report
-    # Those admitted are answered within the bound admission keeps (plus batching, HTTP and
-    # the client's own share of the two cores).
-    assert _p([o.latency_s for o in admitted], 0.95) < ANSWER_WAIT_MS / 1000 + idle + 0.1, report
+    # Those admitted are answered within the wait admission allows plus their own service
+    # (plus batching, HTTP and the client's own share of the two cores).
+    assert _p([o.latency_s for o in admitted], 0.95) < QUEUE_WAIT_MS / 1000 + idle + 0.1, report
     # The event loop never waited on inference: probes stay quick (p95 under 50 ms; the tail
     # shares two cores with the model and this test's own client).
     for path, seen in probes.items():
@@ -165,9 +165,7 @@ async def _drive(server: ServerProcess) -> None:
 def test_five_times_capacity_is_refused_fast_and_the_rest_served_in_time(
     tmp_path: Path,
 ) -> None:
-    server = start_server(
-        tmp_path, "--num-threads", "1", "--max-answer-wait-ms", str(ANSWER_WAIT_MS)
-    )
+    server = start_server(tmp_path, "--num-threads", "1", "--max-queue-wait-ms", str(QUEUE_WAIT_MS))
     try:
         asyncio.run(_drive(server))
     finally:

@@ -1,9 +1,9 @@
 """The micro-batcher: many callers' texts → few, well-packed model calls on worker threads.
 
 Callers put texts into a bounded queue. Admission refuses at once (`Overloaded`) when the
-texts admitted and not yet answered, this request's included, would take longer than
-`max_answer_wait_s` to answer at the service rate measured on recent batches (so a request is
-never admitted only to wait past the latency target), or would pass `max_queue_size`. When an
+texts admitted and not yet answered would keep a newcomer waiting longer than
+`max_queue_wait_s` at the service rate measured on recent batches (so a request is never
+admitted only to wait past the latency target), or would pass `max_queue_size`. When an
 inference worker is free (one by default), a collector task takes what is queued, waiting at
 most `max_wait_s` (counted from the oldest text) for a batch to fill up to `max_batch_size`,
 and hands it to that worker. There the texts are tokenized, sorted by length and cut into
@@ -107,7 +107,7 @@ class MicroBatcher:
         max_queue_size: int,
         timeout_s: float,
         workers: int = 1,
-        max_answer_wait_s: float | None = None,
+        max_queue_wait_s: float | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -121,7 +121,7 @@ class MicroBatcher:
         self._max_queue_size = max_queue_size
         self._timeout_s = timeout_s
         self._workers = workers
-        self._max_answer_wait_s = max_answer_wait_s
+        self._max_queue_wait_s = max_queue_wait_s
         self._cost_per_text_s: float | None = None
         """Worker seconds per text over recent batches (an exponential average); written by
         the workers, read on the event loop (a float is replaced whole)."""
@@ -150,13 +150,13 @@ class MicroBatcher:
         """Texts admitted and not yet answered (queued or in a model call)."""
         return self._admitted
 
-    def expected_answer_s(self, n: int) -> float | None:
-        """How long `n` more texts would take to be answered, behind those admitted, at the
-        measured service rate; None before any batch has run."""
+    def expected_wait_s(self) -> float | None:
+        """How long a newcomer would wait for the texts admitted before it, at the measured
+        service rate; None before any batch has run."""
         cost = self._cost_per_text_s
         if cost is None:
             return None
-        return (self._admitted + n) * cost / self._workers
+        return self._admitted * cost / self._workers
 
     @property
     def healthy(self) -> bool:
@@ -192,12 +192,11 @@ class MicroBatcher:
                 f"server busy: {self._admitted} texts queued, limit "
                 f"{self._max_queue_size}; retry shortly"
             )
-        limit = self._max_answer_wait_s
-        expected = self.expected_answer_s(n)
-        # An idle server always takes the request: there is nothing to wait behind.
-        if limit is not None and expected is not None and self._admitted and expected > limit:
+        limit = self._max_queue_wait_s
+        expected = self.expected_wait_s()
+        if limit is not None and expected is not None and expected > limit:
             raise Overloaded(
-                f"server busy: an answer would take about {expected * 1000:.0f} ms, limit "
+                f"server busy: about {expected * 1000:.0f} ms of work queued ahead, limit "
                 f"{limit * 1000:.0f} ms; retry shortly",
                 retry_after_s=max(1, math.ceil(expected - limit)),
             )

@@ -28,8 +28,8 @@ def serve(
     max_batch_tokens: Annotated[int | None, flag("max_batch_tokens", "--max-batch-tokens")] = None,
     max_wait_ms: Annotated[float | None, flag("max_wait_ms", "--max-wait-ms")] = None,
     max_queue_size: Annotated[int | None, flag("max_queue_size", "--max-queue-size")] = None,
-    max_answer_wait_ms: Annotated[
-        float | None, flag("max_answer_wait_ms", "--max-answer-wait-ms")
+    max_queue_wait_ms: Annotated[
+        float | None, flag("max_queue_wait_ms", "--max-queue-wait-ms")
     ] = None,
     request_timeout_s: Annotated[
         float | None, flag("request_timeout_s", "--request-timeout-s")
@@ -101,7 +101,7 @@ def serve(
         max_batch_tokens=max_batch_tokens,
         max_wait_ms=max_wait_ms,
         max_queue_size=max_queue_size,
-        max_answer_wait_ms=max_answer_wait_ms,
+        max_queue_wait_ms=max_queue_wait_ms,
         request_timeout_s=request_timeout_s,
         keepalive_timeout_s=keepalive_timeout_s,
         header_timeout_s=header_timeout_s,

@@ -5,7 +5,8 @@ import { $, SOURCE, call, describeFeedback, el, percent, showError } from "./api
 import { MAX_FILE_BYTES, MAX_TEXTS, linesSource, parseSource } from "./parse.js";
 
 const PAGE_ROWS = 50;
-const IN_FLIGHT = 2; // chunks sent side by side, so the server batches while the page waits
+const IN_FLIGHT = 1; // one chunk at a time: the page never queues behind itself, so the server's
+// admission bound (SENTIMON_MAX_QUEUE_WAIT_MS) never refuses it on an otherwise idle server
 const RETRIES = 5;
 const NOT_SCORED = "(not scored)";
 

@@ -58,7 +58,7 @@ async def info(service: SentimentService = Depends(get_service)) -> InfoOut:
             "max_batch_items": s.max_batch_items,
             "max_body_bytes": s.max_body_bytes,
             "max_queue_size": s.max_queue_size,
-            "max_answer_wait_ms": s.max_answer_wait_ms,
+            "max_queue_wait_ms": s.max_queue_wait_ms,
             "request_timeout_s": s.request_timeout_s,
         },
     )
