@@ -39,8 +39,9 @@ def scalar(prometheus: str, expr: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-async def replay(api: str, texts: list[str], truth: list[str], clients: int = 8) -> list[str]:
-    """Each text to /predict, then its human label to /feedback; the labels served."""
+async def replay(api: str, texts: list[str], truth: list[str], clients: int = 4) -> list[str]:
+    """Each text to /predict, then its human label to /feedback; the labels served. A 429
+    (the admission bound, on a busy test machine) is retried after its Retry-After."""
     served: list[str] = [""] * len(texts)
     todo = list(range(len(texts)))
 
@@ -48,7 +49,11 @@ async def replay(api: str, texts: list[str], truth: list[str], clients: int = 8)
         async with httpx.AsyncClient(base_url=api, timeout=30) as http:
             while todo:
                 i = todo.pop()
-                answer = (await http.post("/predict", json={"text": texts[i]})).json()
+                response = await http.post("/predict", json={"text": texts[i]})
+                while response.status_code == 429:
+                    await asyncio.sleep(float(response.headers["retry-after"]))
+                    response = await http.post("/predict", json={"text": texts[i]})
+                answer = response.json()
                 served[i] = answer["label"]
                 body = {"request_id": answer["request_id"], "label": truth[i]}
                 assert (await http.post("/feedback", json=body)).status_code == 201

@@ -23,7 +23,7 @@ import pytest
 
 from tests.servers import ServerProcess, start_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.overload]
 
 TEXTS = [
     f"{mood} tweet number {i} about the match, the weather and my commute today"
