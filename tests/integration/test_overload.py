@@ -6,14 +6,22 @@ Excess requests must be refused at once with 429 and a Retry-After; admitted one
 answered within the latency target the admission bound keeps; /healthz and /metrics must stay
 quick; memory must stay bounded; and two seconds after the load stops, latency must be back to
 its idle level. `make bench` reports the same at full scale.
+
+The client runs in a fresh process of its own: in the full suite this test's process holds
+millions of objects, and its garbage collector's pauses (up to a second) were measured as the
+server's latency.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import pickle
 import random
 import signal
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import ServerProcess, start_server
+from tests.servers import start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.overload]
 
@@ -107,27 +115,72 @@ async def _probe(http: httpx.AsyncClient, stop: asyncio.Event) -> dict[str, list
     return latencies
 
 
-async def _drive(server: ServerProcess) -> None:
+@dataclass
+class Measured:
+    capacity: float
+    idle: float
+    recovered: float
+    outcomes: list[Outcome]
+    probes: dict[str, list[float]]
+    rss_before: int
+    rss_after: int
+
+
+async def _drive(url: str, pid: int) -> Measured:
     limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
     async with (
-        httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as http,
-        httpx.AsyncClient(base_url=server.url, timeout=30) as probe_http,
+        httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http,
+        httpx.AsyncClient(base_url=url, timeout=30) as probe_http,
     ):
         await _closed_loop_rps(http, 1.0)  # warm-up
         capacity = await _closed_loop_rps(http, 3.0)
         idle = await _idle_latency_s(http)
-        rss_before = _rss_kb(server.process.pid)
+        rss_before = _rss_kb(pid)
 
         stop = asyncio.Event()
         prober = asyncio.create_task(_probe(probe_http, stop))
         outcomes = await _open_loop(http, 5 * capacity, LOAD_S)
         stop.set()
         probes = await prober
-        rss_after = _rss_kb(server.process.pid)
+        rss_after = _rss_kb(pid)
 
         await asyncio.sleep(2)
         recovered = await _idle_latency_s(http)
+    return Measured(capacity, idle, recovered, outcomes, probes, rss_before, rss_after)
 
+
+def _client_main() -> None:
+    """The client's own process: `python -c` this with the URL and the server's pid; the
+    measurement comes back pickled on stdout."""
+    gc.freeze()
+    measured = asyncio.run(_drive(sys.argv[1], int(sys.argv[2])))
+    sys.stdout.buffer.write(pickle.dumps(measured))
+
+
+def _measure(url: str, pid: int) -> Measured:
+    client = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from tests.integration.test_overload import _client_main; _client_main()",
+            url,
+            str(pid),
+        ],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert client.returncode == 0, client.stderr.decode()[-3000:]
+    measured = pickle.loads(client.stdout)  # our own child's output
+    assert isinstance(measured, Measured)
+    return measured
+
+
+def _check(measured: Measured) -> None:
+    capacity, idle, recovered = measured.capacity, measured.idle, measured.recovered
+    outcomes, probes = measured.outcomes, measured.probes
+    rss_before, rss_after = measured.rss_before, measured.rss_after
     refused = [o for o in outcomes if o.status == 429]
     admitted = [o for o in outcomes if o.status == 200]
     others = [o.status for o in outcomes if o.status not in (200, 429)]
@@ -149,9 +202,11 @@ async def _drive(server: ServerProcess) -> None:
     # (The bench holds it to 50 ms at p99 with the client on other cores; here the client
     # shares two cores with the server and the model, so twice that.)
     assert _p([o.latency_s for o in refused], 0.99) < 0.1, report
-    # Those admitted are answered within the wait admission allows plus their own service
-    # (plus batching, HTTP and the client's own share of the two cores).
-    assert _p([o.latency_s for o in admitted], 0.95) < QUEUE_WAIT_MS / 1000 + idle + 0.1, report
+    # Those admitted are answered within the wait admission allows plus their batch's service:
+    # a batch holds 32 texts, so two of these requests (plus HTTP and the client's own share of
+    # the two cores).
+    bound = QUEUE_WAIT_MS / 1000 + 2 * idle + 0.1
+    assert _p([o.latency_s for o in admitted], 0.95) < bound, report
     # The event loop never waited on inference: probes stay quick (p95 under 50 ms; the tail
     # shares two cores with the model and this test's own client).
     for path, seen in probes.items():
@@ -167,7 +222,7 @@ def test_five_times_capacity_is_refused_fast_and_the_rest_served_in_time(
 ) -> None:
     server = start_server(tmp_path, "--num-threads", "1", "--max-queue-wait-ms", str(QUEUE_WAIT_MS))
     try:
-        asyncio.run(_drive(server))
+        _check(_measure(server.url, server.process.pid))
     finally:
         assert server.stop() in (0, -signal.SIGTERM)
     assert "Traceback" not in server.log.read_text()
