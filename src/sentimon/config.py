@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=10.0, gt=0, le=600)
     """A request still waiting for inference after this long gets 503."""
 
+    shutdown_grace_s: int = Field(default=15, ge=1, le=3600)
+    """After SIGTERM, requests already taken are answered for up to this long (new ones get 503
+    `shutting_down`); then what is left is cancelled, the store writes its queue (up to 5 s
+    more) and the process exits. Keep it above `request_timeout_s`, and the orchestrator's
+    kill timeout above it plus 5 s plus any preStop pause."""
+
     keepalive_timeout_s: int = Field(default=75, ge=1, le=3600)
     """An idle connection is closed after this long. Keep it longer than the idle timeout of
     the load balancer or proxy in front (60 s on AWS ALB), so the server never closes a

@@ -121,10 +121,13 @@ def test_selectors_ports_and_config_are_wired(target: str) -> None:
     ]
     assert config["metadata"]["name"].startswith("sentimon-config-")
     assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
-    # Long enough to wait out the preStop pause and drain a request up to its timeout.
+    # Long enough to wait out the preStop pause, the drain and the store's last write (5 s);
+    # the drain outlasts a request's timeout.
     grace = pod["spec"]["terminationGracePeriodSeconds"]
     pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert grace >= pause + float(config["data"]["SENTIMON_REQUEST_TIMEOUT_S"]) + 5
+    drain = float(config["data"]["SENTIMON_SHUTDOWN_GRACE_S"])
+    assert drain > float(config["data"]["SENTIMON_REQUEST_TIMEOUT_S"])
+    assert grace > pause + drain + 5
     [policy] = by_kind(target, "NetworkPolicy")
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
     assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == ["http"]

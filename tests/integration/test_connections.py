@@ -229,24 +229,37 @@ def test_after_sigterm_a_request_on_an_open_connection_gets_503_and_nothing_new_
         "--no-drift", ready="/healthz",
     )  # fmt: skip
     address = ("127.0.0.1", int(running.url.rsplit(":", 1)[1]))
-    with _connect(address) as mid_head, _connect(address) as idle:
+    refusal = {
+        "error": "the server is shutting down; retry (another replica will answer)",
+        "error_type": "shutting_down",
+    }
+    with (
+        _connect(address) as mid_head,
+        _connect(address) as idle,
+        _connect(address) as racing,
+    ):
         mid_head.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         time.sleep(0.2)
         running.process.send_signal(signal.SIGTERM)
-        # An idle connection is closed at once; no new connection is taken.
-        assert _read_until_closed(idle)[0] == b""
+        signalled = time.monotonic()
         time.sleep(0.3)
+        # No new connection is taken.
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(address, timeout=2)
+        # A request sent on an idle connection just after the drain began (one the client
+        # could not know was closing) is answered, not cut off.
+        racing.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = _response(_read_until_closed(racing)[0])
+        assert (status, headers["connection"], body) == (503, "close", refusal)
+        # An idle connection that stays silent is closed a second after the drain began.
+        assert _read_until_closed(idle)[0] == b""
+        assert 0.9 < time.monotonic() - signalled < 3
         # The server waits for the half-sent request, and refuses to start it.
         assert running.process.poll() is None
         mid_head.sendall(b"\r\n")
         raw, _ = _read_until_closed(mid_head)
     status, headers, body = _response(raw)
     assert (status, headers["connection"], headers["retry-after"]) == (503, "close", "1")
-    assert body == {
-        "error": "the server is shutting down; retry (another replica will answer)",
-        "error_type": "shutting_down",
-    }
+    assert body == refusal
     assert running.process.wait(timeout=10) in (0, -signal.SIGTERM)
     assert "Traceback" not in running.log.read_text()

@@ -12,9 +12,11 @@ size and any number of connections. `guarded_protocol` returns that protocol wit
 - a body that must arrive whole within `body_timeout_s` of its head, or 408 and close;
 - at most `max_connections` open connections: one more first evicts the longest-idle
   keep-alive connection (as nginx does), and is otherwise answered 503 and closed.
-- once a graceful shutdown has begun (SIGTERM), a request still arriving on an open connection
-  is answered 503 with `Connection: close` instead of being started (uvicorn would close that
-  connection without a word): the requests in flight finish, nothing new begins.
+- once a graceful shutdown has begun (SIGTERM), a request still arriving on an open connection,
+  or arriving on an idle keep-alive connection within a second, is answered 503 with
+  `Connection: close` instead of being started (uvicorn would close that connection without a
+  word, and the client could not tell whether its request was served): the requests in flight
+  finish, nothing new begins.
 
 Every refusal is a JSON error body like the API's, and is counted in
 `sentiment_http_connections_closed_total{reason}`.
@@ -54,6 +56,11 @@ class ConnectionLimits:
     body_timeout_s: float = 30.0
     max_header_bytes: int = 16_384
     max_connections: int = 1000
+
+
+SHUTDOWN_LINGER_S = 1.0
+"""How long an idle connection stays open once shutdown begins, answering 503 to a request that
+was on its way."""
 
 
 class _HeadTooLarge(Exception):
@@ -211,12 +218,23 @@ def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToo
 
         def shutdown(self) -> None:
             """uvicorn's graceful shutdown, called on every open connection: from now on no
-            request is started on any of them. uvicorn would close a connection in the middle of
-            sending its request with no answer; it is left to finish its head (its header
-            timeout still runs) and answered 503 instead."""
+            request is started on any of them.
+
+            uvicorn would close a connection in the middle of sending its request with no
+            answer; it is left to finish its head (its header timeout still runs) and answered
+            503 instead. It would also close an idle keep-alive connection at once, cutting off
+            a request the client sent at that moment and the server had not read yet; an idle
+            connection is kept `SHUTDOWN_LINGER_S` more, so such a request gets the 503 and the
+            client knows it was not served."""
             server.draining = True
-            if self._phase != "head":
+            if self._phase == "idle":
+                self._arm(SHUTDOWN_LINGER_S, self._linger_over)
+            elif self._phase != "head":
                 super().shutdown()
+
+        def _linger_over(self) -> None:
+            self._timer = None
+            self.transport.close()
 
         # Limits
 

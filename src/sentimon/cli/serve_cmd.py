@@ -34,6 +34,7 @@ def serve(
     request_timeout_s: Annotated[
         float | None, flag("request_timeout_s", "--request-timeout-s")
     ] = None,
+    shutdown_grace_s: Annotated[int | None, flag("shutdown_grace_s", "--shutdown-grace-s")] = None,
     keepalive_timeout_s: Annotated[
         int | None, flag("keepalive_timeout_s", "--keepalive-timeout-s")
     ] = None,
@@ -103,6 +104,7 @@ def serve(
         max_queue_size=max_queue_size,
         max_queue_wait_ms=max_queue_wait_ms,
         request_timeout_s=request_timeout_s,
+        shutdown_grace_s=shutdown_grace_s,
         keepalive_timeout_s=keepalive_timeout_s,
         header_timeout_s=header_timeout_s,
         body_timeout_s=body_timeout_s,
@@ -163,5 +165,5 @@ def serve(
         timeout_keep_alive=settings.keepalive_timeout_s,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
