@@ -46,6 +46,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=defaults.warmup_s, help="seconds")
     parser.add_argument("--open-rate", type=float, default=defaults.open_rate, help="req/s")
     parser.add_argument("--open-duration", type=float, default=defaults.open_duration_s)
+    parser.add_argument(
+        "--goodput-step",
+        type=float,
+        default=defaults.goodput_step_s,
+        help="seconds per rate tried in the goodput search",
+    )
+    parser.add_argument(
+        "--goodput-steps",
+        type=int,
+        default=defaults.goodput_steps,
+        help="rates tried per server in the goodput search; 0 for none",
+    )
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument(
         "--peers",
@@ -71,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
             warmup_s=args.warmup,
             open_rate=args.open_rate,
             open_duration_s=args.open_duration,
+            goodput_step_s=args.goodput_step,
+            goodput_steps=args.goodput_steps,
             threads=args.threads,
             peers=[p.strip() for p in args.peers.split(",") if p.strip()],
             work_dir=ROOT / ".cache" / "bench",

@@ -34,6 +34,10 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
             "10",
             "--open-duration",
             "1",
+            "--goodput-step",
+            "1",
+            "--goodput-steps",
+            "2",
             "--out",
             str(tmp_path),
             "--no-readme",
@@ -64,11 +68,19 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
         assert window["cpu_cores"] > 0
         assert run["open"]["requests"] == 10
         assert window["health_ms"], run["server"]
+        # Two rates tried on each server but the variants measured in turns with the defaults.
+        variant = run["server"] in ("sentimon-onnx-nostore", "sentimon-onnx-nodrift")
+        assert len(run["goodput"]) == (0 if variant else 2), run["server"]
+        for step in run["goodput"]:
+            assert step["requests"] > 0 and step["p95_ms"] > 0, run["server"]
     assert {"int8/torch", "fp32/torch", "int8/onnxruntime", "fp32/onnxruntime"} == set(
         results["peaks"]["gops"]
     )
     markdown = (tmp_path / "results.md").read_text()
     assert "| sentimon-onnx |" in markdown and "| target | goal | measured | met |" in markdown
+    assert "**Goodput at the seeds' service level** (p95 <= 200 ms, p99 <= 500 ms" in markdown
+    assert "| bundled: server | goodput req/s | vs tutorial |" in markdown
+    assert "| bundled goodput vs tutorial | >= 6x |" in markdown
     assert "| bundled throughput, store on vs off | >= 95% |" in markdown
     assert "| bundled throughput, drift on vs off | >= 95% |" in markdown
     # The store-on servers logged their predictions, each in a fresh SQLite file.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
@@ -158,12 +159,14 @@ async def open_loop(
     *,
     rate: float,
     duration_s: float,
+    poisson_seed: int | None = None,
     max_in_flight: int = 1000,
     timeout_s: float = 30.0,
     on_sample: OnSample | None = None,
     on_response: OnResponse | None = None,
 ) -> LoadResult:
-    """Start `rate` requests per second, evenly spaced, for `duration_s` seconds."""
+    """Start `rate` requests per second for `duration_s` seconds: evenly spaced, or with
+    `poisson_seed` as Poisson arrivals (independent users; exponential gaps from that seed)."""
     _check(requests, duration_s)
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate}")
@@ -186,9 +189,8 @@ async def open_loop(
         if on_response is not None and response is not None:
             on_response(request, response)
 
-    total = math.floor(rate * duration_s)
-    for i in range(total):
-        scheduled = begin + i / rate
+    for i, offset in enumerate(schedule(rate, duration_s, poisson_seed)):
+        scheduled = begin + offset
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -204,6 +206,20 @@ async def open_loop(
         await connection.close()
     result.duration_s = max(duration_s, time.perf_counter() - begin)
     return result
+
+
+def schedule(rate: float, duration_s: float, poisson_seed: int | None = None) -> list[float]:
+    """Start times in seconds from the beginning: `rate` per second over `duration_s`, evenly
+    spaced from 0, or Poisson arrivals from `poisson_seed`."""
+    if poisson_seed is None:
+        return [i / rate for i in range(math.floor(rate * duration_s))]
+    rng = random.Random(poisson_seed)
+    times: list[float] = []
+    at = rng.expovariate(rate)
+    while at < duration_s:
+        times.append(at)
+        at += rng.expovariate(rate)
+    return times
 
 
 async def _send(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import statistics
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -19,6 +21,7 @@ from sentimon.traffic.load import (
     closed_loop,
     open_loop,
     percentile,
+    schedule,
 )
 
 
@@ -194,6 +197,28 @@ async def test_open_loop_keeps_its_schedule_whatever_the_server_does(backend: Ba
     # 50 ms per answer at 100/s: about 5 in flight at once, so several connections.
     assert backend.max_in_flight >= 3
     assert result.summary().ok == 50
+
+
+def test_poisson_arrivals_have_the_rate_and_exponential_gaps() -> None:
+    times = schedule(50, 200, poisson_seed=3)
+    assert times == sorted(times) and 0 < times[0] and times[-1] < 200
+    assert len(times) == pytest.approx(10_000, rel=0.03)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # Exponential: the mean is 1/rate and about e^-1 of the gaps exceed it.
+    assert statistics.fmean(gaps) == pytest.approx(0.02, rel=0.03)
+    assert sum(g > 0.02 for g in gaps) / len(gaps) == pytest.approx(math.exp(-1), abs=0.02)
+    assert schedule(50, 200, poisson_seed=3) == times  # the same seed, the same arrivals
+    assert schedule(50, 200, poisson_seed=4) != times
+
+
+async def test_open_loop_sends_poisson_arrivals(backend: Backend) -> None:
+    result = await open_loop(
+        "127.0.0.1", backend.port, [Request("GET", "/slow")], rate=100, duration_s=0.5,
+        poisson_seed=1,
+    )  # fmt: skip
+    expected = schedule(100, 0.5, poisson_seed=1)
+    assert sorted(s.start_s for s in result.samples) == pytest.approx(expected, abs=1e-6)
+    assert result.summary().ok == len(result.samples)
 
 
 async def test_open_loop_drops_beyond_max_in_flight(backend: Backend) -> None:
