@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> None:
         default=defaults.goodput_steps,
         help="rates tried per server in the goodput search; 0 for none",
     )
+    parser.add_argument(
+        "--overload-duration",
+        type=float,
+        default=defaults.overload_s,
+        help="seconds at 5x capacity on sentimon with admission on; 0 for none",
+    )
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument(
         "--peers",
@@ -85,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             open_duration_s=args.open_duration,
             goodput_step_s=args.goodput_step,
             goodput_steps=args.goodput_steps,
+            overload_s=args.overload_duration,
             threads=args.threads,
             peers=[p.strip() for p in args.peers.split(",") if p.strip()],
             work_dir=ROOT / ".cache" / "bench",

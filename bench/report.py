@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.goodput import P95_MS, P99_MS, Step
+from bench.overload import RECOVERY_WAIT_S as RECOVERY_S
 
 BASELINE = "tutorial"
 FAST = "sentimon-onnx"
@@ -134,11 +135,66 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 worst < PROBE_LIMIT_MS,
             )
         )
+        for overload in results.get("overload", []):
+            if overload["model"] == model["name"]:
+                out += _overload_targets(overload)
         if NO_STORE in runs:
             out += _cost("store", model["name"], fast, runs[NO_STORE])
         if NO_DRIFT in runs:
             out += _cost("drift", model["name"], fast, runs[NO_DRIFT])
     return out
+
+
+def _overload_targets(o: dict[str, Any]) -> list[Target]:
+    m = f"{o['model']} at {o['rate'] / o['capacity_rps']:g}x capacity"
+    others = sum(n for status, n in o["statuses"].items() if int(status) not in (200, 429))
+    probes = max(o["health_p99_ms"], o["metrics_p99_ms"])
+    growth = o["rss_after_mb"] - o["rss_before_mb"]
+    back = o["recovered_ms"] <= 1.25 * o["idle_ms"] + 2
+    return [
+        Target(f"{m}: 429 answered, p99", "< 50 ms", f"{o['refused_p99_ms']:.1f} ms",
+               o["refused_p99_ms"] < 50),
+        Target(f"{m}: admitted requests, p95", f"<= {P95_MS:g} ms",
+               f"{o['admitted_p95_ms']:.0f} ms", o["admitted_p95_ms"] <= P95_MS),
+        Target(f"{m}: answers other than 2xx and 429 (with Retry-After)", "0",
+               str(others + o["refused_without_retry_after"]),
+               others + o["refused_without_retry_after"] == 0),
+        Target(f"{m}: /healthz and /metrics, p99", "< 50 ms", f"{probes:.1f} ms", probes < 50),
+        Target(f"{m}: memory growth", "< 50 MB", f"{growth:+.0f} MB", growth < 50),
+        Target(f"{m}: latency {RECOVERY_S:g} s after", "idle level (+25%)",
+               f"{o['recovered_ms']:.1f} vs {o['idle_ms']:.1f} ms", back),
+    ]  # fmt: skip
+
+
+def _overload_table(results: dict[str, Any]) -> list[str]:
+    if not results.get("overload"):
+        return []
+    lines = [
+        "",
+        "**Overload** (`sentimon-onnx` with the admission bound on, at its default "
+        "`SENTIMON_MAX_QUEUE_WAIT_MS`): Poisson arrivals at five times the closed-loop "
+        "throughput above; the client shares the cores with the server, so the rate it sent "
+        "is shown too.",
+        "",
+        "| model | capacity req/s | asked / sent req/s | 2xx / 429 / other | 429 p99 ms "
+        "| admitted p95 / p99 ms | /healthz p95 / p99 ms | /metrics p95 / p99 ms | RSS MB "
+        "before / after | idle / 2 s after ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for o in results["overload"]:
+        statuses = {int(k): v for k, v in o["statuses"].items()}
+        ok = sum(n for k, n in statuses.items() if 200 <= k < 300)
+        other = sum(statuses.values()) - ok - statuses.get(429, 0)
+        lines.append(
+            f"| {o['model']} | {o['capacity_rps']:.1f} | {o['rate']:.0f} / {o['sent_rps']:.0f} "
+            f"| {ok} / {statuses.get(429, 0)} / {other} | {o['refused_p99_ms']:.1f} | "
+            f"{o['admitted_p95_ms']:.0f} / {o['admitted_p99_ms']:.0f} | "
+            f"{o['health_p95_ms']:.1f} / {o['health_p99_ms']:.1f} | "
+            f"{o['metrics_p95_ms']:.1f} / {o['metrics_p99_ms']:.1f} | "
+            f"{o['rss_before_mb']:.0f} / {o['rss_after_mb']:.0f} | "
+            f"{o['idle_ms']:.1f} / {o['recovered_ms']:.1f} |"
+        )
+    return lines
 
 
 def _slowest_probe(run: dict[str, Any]) -> float:
@@ -235,6 +291,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"{_ms(probe_max(run, 'health_ms'))} | {_ms(probe_max(run, 'metrics_ms'))} | "
                 f"{run['peak_rss_mb']:.0f} |"
             )
+    lines += _overload_table(results)
     lines += ["", "| target | goal | measured | met |", "| --- | --- | --- | --- |"]
     lines += [
         f"| {t.what} | {t.goal} | {t.measured} | {'yes' if t.met else '**no**'} |"

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.goodput import Step, search
+from bench.overload import OverloadRun, admission_on, measure_overload
 from bench.peak import Peaks, measure_peaks
 from bench.peers import PEERS, ensure_env, peer_spec
+from bench.probes import probe
 from bench.roberta import build_roberta_base, matmul_flops_per_token
 from bench.servers import HOST, Server, ServerSpec, baseline_spec, sentimon_spec
 from sentimon.config import BUNDLED_MODEL_DIR
@@ -44,6 +46,8 @@ class BenchConfig:
     """Seconds of Poisson arrivals per rate tried in the goodput search."""
     goodput_steps: int = 6
     """Rates tried per server at most (0: no goodput search)."""
+    overload_s: float = 10.0
+    """Seconds of arrivals at 5x capacity on sentimon with admission on (0: none)."""
     corpus_size: int = 2000
     seed: int = 0
     threads: int = 2
@@ -105,6 +109,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     peaks = measure_peaks(config.threads)
     models: list[ModelInfo] = []
     runs: list[ServerRun] = []
+    overloads: list[OverloadRun] = []
     for name in config.models:
         path = _model_path(name, config.work_dir)
         tokens = _token_counts(path, texts)
@@ -121,11 +126,15 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
             log.info("%s / %s: starting", name, spec.name)
             requests = [Request("POST", spec.predict_path, spec.body(t)) for t in texts]
             runs.append(_run_server(spec, name, requests, tokens, config))
+        fast = next((r for r in runs if r.model == name and r.server == INTERLEAVED[0]), None)
+        if config.overload_s > 0 and fast is not None:
+            overloads.append(_run_overload(group[0], name, texts, fast, config))
     return {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "peaks": {"threads": peaks.threads, "gops": peaks.gops},
         "models": [asdict(m) for m in models],
         "runs": [asdict(r) for r in runs],
+        "overload": [asdict(o) for o in overloads],
         "skipped_peers": skipped,
     }
 
@@ -298,6 +307,36 @@ def _run_server(
         server.stop()
 
 
+def _run_overload(
+    spec: ServerSpec, model: str, texts: Sequence[str], fast: ServerRun, config: BenchConfig
+) -> OverloadRun:
+    """sentimon's defaults with the admission bound on, at 5x the throughput the closed loop
+    measured for them (bench.overload)."""
+    spec = admission_on(spec)
+    data_dir = spec.env.get("SENTIMON_DATA_DIR")
+    if data_dir:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    log.info("%s / %s: starting", model, spec.name)
+    server = Server(spec, config.work_dir / "logs" / model, config.startup_timeout_s)
+    try:
+        requests = [Request("POST", spec.predict_path, spec.body(t)) for t in texts]
+        capacity = statistics.median(w.throughput for w in fast.closed)
+        result = measure_overload(server, model, requests, capacity, config.overload_s, config.seed)
+        log.info(
+            "%s / %s: %.0f req/s asked, %.0f sent: %s; 429 p99 %.1f ms, admitted p95 %.0f ms",
+            model,
+            spec.name,
+            result.rate,
+            result.sent_rps,
+            result.statuses,
+            result.refused_p99_ms,
+            result.admitted_p95_ms,
+        )
+        return result
+    finally:
+        server.stop()
+
+
 def _run_interleaved(
     specs: Sequence[ServerSpec],
     model: str,
@@ -389,7 +428,7 @@ def _measure(
 ) -> Window:
     async def go() -> tuple[LoadResult, list[float], list[float]]:
         stop = asyncio.Event()
-        probe = asyncio.create_task(_probe(server, stop)) if closed else None
+        prober = asyncio.create_task(probe(server, stop)) if closed else None
         if closed:
             result = await closed_loop(
                 HOST,
@@ -407,7 +446,7 @@ def _measure(
                 duration_s=config.open_duration_s,
             )
         stop.set()
-        health, metrics = await probe if probe is not None else ([], [])
+        health, metrics = await prober if prober is not None else ([], [])
         return result, health, metrics
 
     cpu_before, began = server.cpu_seconds(), time.perf_counter()
@@ -502,33 +541,6 @@ async def _settle(server: Server, request: Request) -> None:
         log.warning("%s: still busy a minute after a goodput step", server.spec.name)
     finally:
         await connection.close()
-
-
-async def _probe(server: Server, stop: asyncio.Event) -> tuple[list[float], list[float]]:
-    """While the load runs, time the health and metrics endpoints every 200 ms."""
-    connection = Connection(HOST, server.port, timeout_s=30)
-    health: list[float] = []
-    metrics: list[float] = []
-    paths = [(server.spec.health_path, health)]
-    if server.spec.metrics_path:
-        paths.append((server.spec.metrics_path, metrics))
-    try:
-        while not stop.is_set():
-            for path, out in paths:
-                start = time.perf_counter()
-                try:
-                    response = await connection.request("GET", path)
-                    ok = response.status == 200
-                except HttpError:
-                    ok = False
-                out.append((time.perf_counter() - start) * 1000 if ok else float("inf"))
-            try:
-                await asyncio.wait_for(stop.wait(), 0.2)
-            except TimeoutError:
-                pass
-    finally:
-        await connection.close()
-    return health, metrics
 
 
 def peaks_from(results: dict[str, Any]) -> Peaks:

@@ -90,7 +90,11 @@ class Server:
 
     def peak_rss_bytes(self) -> int:
         """Peak resident memory (VmHWM) of the server plus that of each live child."""
-        return sum(_peak_rss_bytes(pid) for pid in process_tree(self.process.pid))
+        return sum(_status_bytes(pid, "VmHWM") for pid in process_tree(self.process.pid))
+
+    def rss_bytes(self) -> int:
+        """Resident memory now, summed over the process tree."""
+        return sum(_status_bytes(pid, "VmRSS") for pid in process_tree(self.process.pid))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -191,12 +195,13 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12]) if fields else 0
 
 
-def _peak_rss_bytes(pid: int) -> int:
+def _status_bytes(pid: int, field: str) -> int:
+    """A memory field of /proc/PID/status (`VmHWM`, `VmRSS`) in bytes; 0 once it has ended."""
     try:
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
         return 0
     for line in lines:
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
     return 0

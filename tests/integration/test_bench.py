@@ -38,6 +38,8 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
             "1",
             "--goodput-steps",
             "2",
+            "--overload-duration",
+            "1",
             "--out",
             str(tmp_path),
             "--no-readme",
@@ -73,6 +75,9 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
         assert len(run["goodput"]) == (0 if variant else 2), run["server"]
         for step in run["goodput"]:
             assert step["requests"] > 0 and step["p95_ms"] > 0, run["server"]
+    [overload] = results["overload"]
+    assert overload["model"] == "bundled" and overload["rate"] == 5 * overload["capacity_rps"]
+    assert sum(overload["statuses"].values()) > 0 and overload["idle_ms"] > 0
     assert {"int8/torch", "fp32/torch", "int8/onnxruntime", "fp32/onnxruntime"} == set(
         results["peaks"]["gops"]
     )
@@ -81,6 +86,8 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
     assert "**Goodput at the seeds' service level** (p95 <= 200 ms, p99 <= 500 ms" in markdown
     assert "| bundled: server | goodput req/s | vs tutorial |" in markdown
     assert "| bundled goodput vs tutorial | >= 6x |" in markdown
+    assert "**Overload** (`sentimon-onnx` with the admission bound on" in markdown
+    assert "| bundled at 5x capacity: 429 answered, p99 | < 50 ms |" in markdown
     assert "| bundled throughput, store on vs off | >= 95% |" in markdown
     assert "| bundled throughput, drift on vs off | >= 95% |" in markdown
     # The store-on servers logged their predictions, each in a fresh SQLite file.
