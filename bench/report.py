@@ -97,12 +97,13 @@ def targets(results: dict[str, Any]) -> list[Target]:
             )
             peers = [goodput_rate(runs[p]) for p in PEERS if p in runs]
             if peers:
-                vs_peer = _ratio(goodput_rate(fast), max(peers))
+                ours, theirs = goodput_rate(fast), max(peers)
+                vs_peer = _ratio(ours, theirs)
                 out.append(
                     Target(
                         "RoBERTa-base goodput vs the best peer",
                         ">= 6x",
-                        f"{vs_peer:.1f}x",
+                        f"{vs_peer:.1f}x" if theirs > 0 else f"{ours:.1f} req/s vs none met",
                         vs_peer >= 6,
                     )
                 )
