@@ -1,6 +1,6 @@
 # sentimon: `make run` serves the API with its monitoring stack; `make test` runs every check.
 # Both set themselves up.
-.PHONY: run setup setup-dev test test-container test-overload compose-check lint typecheck unit format model bench fuzz dashboards lock clean
+.PHONY: run setup setup-dev test test-container test-overload compose-check lint typecheck unit format model bench soak fuzz dashboards lock clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -56,6 +56,11 @@ model: setup
 # The side-by-side benchmark (about 15 minutes; the first run also builds the peers' virtualenvs): writes bench/results/ and the README table.
 bench: setup-dev
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+# The bundled model at half its goodput for 30 minutes with the store and drift on: writes
+# bench/results/soak.json and soak.md; SOAK_ARGS="--duration 300" for a shorter run.
+soak: setup-dev
+	$(VENV)/bin/python -m bench.soak $(SOAK_ARGS)
 
 # The fuzzing test of `make test` at length: 1000 schemathesis examples per endpoint.
 fuzz: setup-dev

@@ -242,14 +242,14 @@ def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
             "--no-store",
         ),
         sentimon_spec(
-            "sentimon-onnx-2w",
-            "sentimon defaults with 2 inference workers",
+            "sentimon-onnx-1w",
+            "sentimon defaults with 1 inference worker (the defaults run 2 on 2 cores or more)",
             model,
             cache,
             config.threads,
             "--inference-workers",
-            "2",
-            data_dir=data("sentimon-onnx-2w"),
+            "1",
+            data_dir=data("sentimon-onnx-1w"),
         ),
     ]
     if name == "bundled":  # the only model here with a reference profile: drift runs on it

@@ -44,9 +44,10 @@ class Settings(BaseSettings):
     """Threads for inference; 0: the CPUs this process may use (a container's CPU limit, from
     its cgroup quota rounded down, else the cores it may run on)."""
 
-    inference_workers: int = Field(default=1, ge=1, le=16)
-    """Inference threads running batches side by side, sharing `num_threads`; 2 served 6-36%
-    more on two cores."""
+    inference_workers: int = Field(default=0, ge=0, le=16)
+    """Inference threads running batches side by side, sharing `num_threads`; 0: two when the
+    process may use two CPUs or more, else one (on two cores two served more than one, at the
+    service level and flat out, for small and base-sized models alike)."""
 
     max_tokens: int = Field(default=128, ge=8, le=4096)
     """Inputs are truncated to this many tokens (or the model's own maximum, if lower)."""

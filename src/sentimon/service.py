@@ -19,6 +19,7 @@ from sentimon.metrics.definitions import Metrics
 from sentimon.metrics.drift import build_drift_metrics
 from sentimon.metrics.text_drift import TextDriftSums
 from sentimon.model.base import ModelInfo, Prediction, SentimentModel
+from sentimon.model.workers import plan_inference
 from sentimon.store.feedback import FeedbackResult
 from sentimon.store.store import PredictionStore
 
@@ -78,7 +79,7 @@ class SentimentService:
             ),
             max_queue_size=s.max_queue_size,
             timeout_s=s.request_timeout_s,
-            workers=s.inference_workers,
+            workers=plan_inference(s).workers,
             max_queue_wait_s=s.max_queue_wait_ms / 1000 if s.max_queue_wait_ms else None,
         )
         self.batcher.start()

@@ -61,7 +61,7 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
         ("bundled", "sentimon-onnx"),
         ("bundled", "sentimon-onnx-nostore"),
         ("bundled", "sentimon-onnx-nodrift"),
-        ("bundled", "sentimon-onnx-2w"),
+        ("bundled", "sentimon-onnx-1w"),
     ]
     assert results["skipped_peers"] == {}
     for run in results["runs"]:
@@ -92,7 +92,34 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
     assert "| bundled throughput, drift on vs off | >= 95% |" in markdown
     # The store-on servers logged their predictions, each in a fresh SQLite file.
     work = ROOT / ".cache" / "bench" / "data"
-    for server in ("sentimon-onnx", "sentimon-onnx-2w"):
+    for server in ("sentimon-onnx", "sentimon-onnx-1w"):
         assert (work / f"bundled-{server}" / "sentimon.db").stat().st_size > 0
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (ROOT / "README.md").read_text() == readme_before
+
+
+def test_soak_runs_and_writes_its_verdict(tmp_path: Path) -> None:
+    """`make soak` shortened to a few seconds at a fixed rate (the goodput search is the
+    bench's, tested above)."""
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "bench.soak", "--rate", "20", "--duration", "6",
+            "--window", "2", "--warmup", "2", "--out", str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    results = json.loads((tmp_path / "soak.json").read_text())
+    assert [round(w["end_s"]) for w in results["windows"]] == [2, 4, 6], completed.stderr[-3000:]
+    for window in results["windows"]:
+        assert 20 <= window["requests"] <= 60 and window["rss_mb"] > 100
+        assert window["health_max_ms"] > 0 and window["metrics_max_ms"] > 0
+    verdict = results["verdict"]
+    assert verdict["errors"] == 0
+    # The exit status is the verdict (a few seconds are too short to promise it is met).
+    assert completed.returncode == (0 if verdict["met"] else 1), completed.stderr[-3000:]
+    markdown = (tmp_path / "soak.md").read_text()
+    assert "| errors | 0 | 0 | yes |" in markdown
+    assert "Poisson arrivals at 20.0 req/s for 6 s" in markdown

@@ -9,7 +9,7 @@ from pathlib import Path
 from sentimon.config import BUNDLED_MODEL, Settings
 from sentimon.errors import ModelLoadError
 from sentimon.model.base import SentimentModel
-from sentimon.model.cpu_quota import available_cpus
+from sentimon.model.workers import plan_inference
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +62,23 @@ def load_model(settings: Settings) -> SentimentModel:
 def _threads_per_worker(settings: Settings) -> int:
     """Each inference worker's share of the threads (with `num_threads` 0, of the CPUs this
     process may use: a container's CPU limit, not the host's cores)."""
-    if settings.num_threads:
-        threads, source = settings.num_threads, "SENTIMON_NUM_THREADS"
-    else:
-        budget = available_cpus()
-        threads, source = budget.count, budget.source
-    per_worker = max(1, threads // settings.inference_workers)
+    plan = plan_inference(settings)
     log.info(
-        "%d inference threads (%s), %d per worker",
-        threads,
-        source,
-        per_worker,
-        extra={"event": "threads", "threads": threads, "source": source},
+        "%d inference threads (%s): %d worker%s (%s) of %d",
+        plan.threads,
+        plan.source,
+        plan.workers,
+        "s" if plan.workers > 1 else "",
+        "chosen for the CPUs" if plan.chosen else "SENTIMON_INFERENCE_WORKERS",
+        plan.threads_per_worker,
+        extra={
+            "event": "threads",
+            "threads": plan.threads,
+            "source": plan.source,
+            "workers": plan.workers,
+        },
     )
-    return per_worker
+    return plan.threads_per_worker
 
 
 def _first_line(exc: BaseException) -> str:
