@@ -27,6 +27,9 @@ class Step:
     p95_ms: float
     p99_ms: float
     useful_tokens_per_s: float
+    mean_ms: float = math.nan
+    """Mean latency: times `rate`, the requests in flight on average (Little's law), which is
+    what an autoscaler on in-flight requests should aim at; NaN in runs before it was kept."""
 
     @property
     def met(self) -> bool:

@@ -510,6 +510,7 @@ def _search_goodput(
             p95_ms=summary.p95_s * 1000,
             p99_ms=summary.p99_s * 1000,
             useful_tokens_per_s=useful / result.duration_s,
+            mean_ms=statistics.fmean(s.latency_s for s in result.samples) * 1000,
         )
         tried.append(step)
         log.info(
