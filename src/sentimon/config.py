@@ -80,9 +80,10 @@ class Settings(BaseSettings):
     """Most texts waiting for or in inference; beyond it requests get 429 at once."""
 
     max_queue_wait_ms: float = Field(default=100.0, ge=0, le=600_000)
-    """A request that would wait longer than this before its texts are taken up (the texts
-    admitted before it, at the service rate measured on recent batches) gets 429 at once, with
-    a Retry-After; 0: no such bound, only `max_queue_size`."""
+    """A request that would wait longer than this before its texts are taken up (what is left
+    of the model calls running and the texts queued before it, at the service rate measured on
+    recent batches) gets 429 at once, with a Retry-After; 0: no such bound, only
+    `max_queue_size`."""
 
     request_timeout_s: float = Field(default=10.0, gt=0, le=600)
     """A request still waiting for inference after this long gets 503."""

@@ -125,6 +125,8 @@ class MicroBatcher:
         self._cost_per_text_s: float | None = None
         """Worker seconds per text over recent batches (an exponential average); written by
         the workers, read on the event loop (a float is replaced whole)."""
+        self._batch_ends: dict[asyncio.Task[None], float] = {}
+        """When each running model call should end, at the service rate when it started."""
         self._labels = model.info.labels
         self._queue: deque[_Item] = deque()
         self._admitted = 0
@@ -151,12 +153,17 @@ class MicroBatcher:
         return self._admitted
 
     def expected_wait_s(self) -> float | None:
-        """How long a newcomer would wait for the texts admitted before it, at the measured
-        service rate; None before any batch has run."""
+        """How long a newcomer would wait before its texts are taken up, at the measured
+        service rate: until a worker is free (the model calls running now count only by what
+        is left of them), then for the texts queued ahead, spread over the workers. None
+        before any batch has run."""
         cost = self._cost_per_text_s
         if cost is None:
             return None
-        return self._admitted * cost / self._workers
+        free_in = 0.0
+        if len(self._batch_ends) >= self._workers:
+            free_in = max(0.0, min(self._batch_ends.values()) - time.perf_counter())
+        return free_in + len(self._queue) * cost / self._workers
 
     @property
     def healthy(self) -> bool:
@@ -256,6 +263,9 @@ class MicroBatcher:
                 task = loop.create_task(self._dispatch(live, loop))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
+                cost = self._cost_per_text_s or 0.0
+                self._batch_ends[task] = time.perf_counter() + len(live) * cost
+                task.add_done_callback(self._batch_ends.pop)
         except Exception as exc:  # a bug in the loop itself: fail everyone, report unready
             self._failure = exc
             log.exception("the batcher stopped")

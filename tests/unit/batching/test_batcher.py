@@ -418,3 +418,23 @@ async def test_a_lone_request_is_taken_whatever_it_costs(metrics: Metrics) -> No
     texts = [f"text {i}" for i in range(16)]
     assert await batcher.predict(texts) == [fake_prediction(t) for t in texts]
     await batcher.close()
+
+
+async def test_a_running_model_call_counts_only_by_what_is_left_of_it(metrics: Metrics) -> None:
+    batcher = make(PerTextModel(0.05), metrics, BatchLimits(max_batch_size=10, max_wait_s=0))
+    batcher._max_queue_wait_s = 0.2
+    batcher.start()
+    await batcher.predict(["measured at about 50 ms a text"])
+    running = asyncio.create_task(batcher.predict([f"t{i}" for i in range(10)]))  # 500 ms
+    await asyncio.sleep(0.05)
+    # Just started: about 450 ms left, nothing queued; a newcomer would wait too long.
+    assert (batcher.expected_wait_s() or 0) > 0.3
+    with pytest.raises(Overloaded):
+        await batcher.predict(["too early"])
+    await asyncio.sleep(0.37)
+    # Most of it done: the ten texts in the call no longer count as 500 ms of work.
+    assert (batcher.expected_wait_s() or 0) < 0.2
+    assert await batcher.predict(["in time"]) == [fake_prediction("in time")]
+    await running
+    assert batcher.expected_wait_s() == 0
+    await batcher.close()
