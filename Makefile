@@ -53,7 +53,7 @@ dashboards: setup-dev
 model: setup
 	$(VENV)/bin/sentimon model build --output src/sentimon/bundled_model
 
-# The side-by-side benchmark (about 15 minutes; the first run also builds the peers' virtualenvs): writes bench/results/ and the README table.
+# The side-by-side benchmark (about 30 minutes; the first run also builds the peers' virtualenvs): writes bench/results/ and the README table.
 bench: setup-dev
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
