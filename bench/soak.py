@@ -52,6 +52,8 @@ class SoakWindow:
     cpu_cores: float
     health_max_ms: float
     metrics_max_ms: float
+    statuses: dict[str, int]
+    """Responses by HTTP status (FAILED / DROPPED as the load generator names them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         run(closed_loop(HOST, server.port, requests, concurrency=8, duration_s=5))  # warm-up
         steps: list[Step] = []
+        settle_s = 0.0
         rate = args.rate
         if rate is None:
             steps = _find_goodput(server, requests)
@@ -127,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
             if found is None:
                 sys.exit("no rate met the service level; nothing to soak at")
             rate = found.rate / 2
+            settle_s = _settle(server)
+            log.info("the server was idle %.0f s after the goodput search", settle_s)
         log.info("soaking at %.1f req/s for %.0f s", rate, args.duration)
         windows = _soak(server, requests, rate, args.duration, args.window)
     finally:
@@ -140,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
             "warmup_s": args.warmup,
             "threads": args.threads,
             "rate": rate,
+            "settle_s": settle_s,
             "server": spec.label,
         },
         "goodput": [asdict(s) for s in steps],
@@ -177,6 +183,18 @@ def _find_goodput(server: Server, requests: list[Request]) -> list[Step]:
     return search(try_rate, 0.8 * hint.summary().throughput, max_steps=6)
 
 
+def _settle(server: Server, timeout_s: float = 300, idle_cores: float = 0.05) -> float:
+    """Wait until the server has caught up with the goodput search (its prediction log
+    written, its drift sums folded): under `idle_cores` of CPU over 2 s. Seconds waited."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout_s:
+        before = server.cpu_seconds()
+        time.sleep(2)
+        if (server.cpu_seconds() - before) / 2 < idle_cores:
+            break
+    return time.perf_counter() - began
+
+
 def _soak(
     server: Server, requests: list[Request], rate: float, duration_s: float, window_s: float
 ) -> list[SoakWindow]:
@@ -209,6 +227,7 @@ def _soak(
             cpu_cores=(server.cpu_seconds() - cpu_before) / (time.perf_counter() - start),
             health_max_ms=max(health, default=0.0),
             metrics_max_ms=max(metrics, default=0.0),
+            statuses={str(k): v for k, v in summary.statuses.items()},
         )
         windows.append(window)
         log.info("window %d: %d requests, %d errors, p99 %.1f ms, RSS %.0f MB",
@@ -240,7 +259,8 @@ def render(results: dict[str, Any]) -> str:
                 f"{s['rate']:.1f} ({s['p95_ms']:.0f}/{s['p99_ms']:.0f} ms)"
                 for s in results["goodput"]
             )
-            + ".",
+            + f". The soak began once the server was idle again ({cfg.get('settle_s', 0):.0f} s"
+            " later: its prediction log written, its drift sums folded).",
         ]
     lines += [
         "",
@@ -259,12 +279,25 @@ def render(results: dict[str, Any]) -> str:
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
-        f"| {w['end_s']:.0f} | {w['requests']} | {w['errors']} | {w['p50_ms']:.1f} | "
+        f"| {w['end_s']:.0f} | {w['requests']} | {_errors(w)} | {w['p50_ms']:.1f} | "
         f"{w['p95_ms']:.1f} | {w['p99_ms']:.1f} | {w['max_ms']:.1f} | {w['rss_mb']:.0f} | "
         f"{w['cpu_cores']:.2f} | {w['health_max_ms']:.1f} | {w['metrics_max_ms']:.1f} |"
         for w in results["windows"]
     ]
     return "\n".join(lines) + "\n"
+
+
+def _errors(window: dict[str, Any]) -> str:
+    """The error count, and by status where there are any ("3 (429: 2, 0: 1)")."""
+    if not window["errors"]:
+        return "0"
+    named = {0: "failed", -1: "dropped"}
+    by_status = ", ".join(
+        f"{named.get(int(k), k)}: {n}"
+        for k, n in window.get("statuses", {}).items()
+        if not 200 <= int(k) < 300
+    )
+    return f"{window['errors']} ({by_status})" if by_status else str(window["errors"])
 
 
 def _yes(met: bool) -> str:

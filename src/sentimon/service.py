@@ -26,6 +26,12 @@ from sentimon.store.store import PredictionStore
 log = logging.getLogger("sentimon.predictions")
 drift_log = logging.getLogger("sentimon.drift")
 
+_CALIBRATION_TEXT = (
+    "warm-up: calibrating how long a call takes for one text of a typical post's length, and "
+    "for a full batch of them #startup"
+)
+"""About as many tokens as a typical short post."""
+
 
 @dataclass
 class SentimentService:
@@ -148,10 +154,12 @@ class SentimentService:
         )
 
     async def warm_up(self) -> None:
-        """One real inference; only after it passes is the service ready."""
+        """One real inference, then the admission estimate's calibration; only after they
+        pass is the service ready."""
         if self.batcher is None:
             raise RuntimeError("warm_up() called before start()")
         await self.batcher.predict(["warm-up: the service is starting"])
+        await self.batcher.calibrate(_CALIBRATION_TEXT)
         if self.text_sums is not None:
             self.batcher.embedding_sink = self.text_sums.add
         self.warmed_up = True

@@ -3,7 +3,10 @@
 Callers put texts into a bounded queue. Admission refuses at once (`Overloaded`) when the
 texts admitted and not yet answered would keep a newcomer waiting longer than
 `max_queue_wait_s` at the service rate measured on recent batches (so a request is never
-admitted only to wait past the latency target), or would pass `max_queue_size`. When an
+admitted only to wait past the latency target), or would pass `max_queue_size`. A model call
+costs a fixed part plus a part per text (`CallCost`, measured at start by `calibrate`), so a
+queue is counted as the few full calls it will run in; recent calls scale that shape to what
+the machine gives now. When an
 inference worker is free (one by default), a collector task takes what is queued, waiting at
 most `max_wait_s` (counted from the oldest text) for a batch to fill up to `max_batch_size`,
 and hands it to that worker. There the texts are tokenized, sorted by length and cut into
@@ -37,8 +40,20 @@ log = logging.getLogger(__name__)
 
 
 _COST_SMOOTHING = 0.3
-"""Weight of the newest batch in the service rate's average: follows a change in load within
-a few batches."""
+"""Weight of the newest call in the service rate's average: follows a change in load within
+a few calls."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallCost:
+    """The shape of a model call's cost: `fixed` per call plus `per_text` per text. Before
+    calibration it is one unit per text (the measured scale is then seconds per text)."""
+
+    fixed: float = 0.0
+    per_text: float = 1.0
+
+    def of(self, calls: int, texts: int) -> float:
+        return calls * self.fixed + texts * self.per_text
 
 
 @dataclass(frozen=True)
@@ -122,9 +137,11 @@ class MicroBatcher:
         self._timeout_s = timeout_s
         self._workers = workers
         self._max_queue_wait_s = max_queue_wait_s
-        self._cost_per_text_s: float | None = None
-        """Worker seconds per text over recent batches (an exponential average); written by
-        the workers, read on the event loop (a float is replaced whole)."""
+        self._shape = CallCost()
+        self._scale: float | None = None
+        """Measured worker seconds over `_shape`'s estimate, for recent calls (an exponential
+        average); written by the workers, read on the event loop (a float is replaced
+        whole)."""
         self._batch_ends: dict[asyncio.Task[None], float] = {}
         """When each running model call should end, at the service rate when it started."""
         self._labels = model.info.labels
@@ -155,15 +172,59 @@ class MicroBatcher:
     def expected_wait_s(self) -> float | None:
         """How long a newcomer would wait before its texts are taken up, at the measured
         service rate: until a worker is free (the model calls running now count only by what
-        is left of them), then for the texts queued ahead, spread over the workers. None
-        before any batch has run."""
-        cost = self._cost_per_text_s
-        if cost is None:
+        is left of them), then for the texts queued ahead, in full calls spread over the
+        workers. None before any batch has run."""
+        scale = self._scale
+        if scale is None:
             return None
         free_in = 0.0
         if len(self._batch_ends) >= self._workers:
             free_in = max(0.0, min(self._batch_ends.values()) - time.perf_counter())
-        return free_in + len(self._queue) * cost / self._workers
+        queued = len(self._queue)
+        calls = math.ceil(queued / self._limits.max_batch_size)
+        return free_in + scale * self._shape.of(calls, queued) / self._workers
+
+    @property
+    def call_cost(self) -> CallCost:
+        """The cost shape admission uses (seconds once calibrated)."""
+        return self._shape
+
+    async def calibrate(self, text: str) -> CallCost:
+        """Time a model call of one `text` and of a full batch of it (tokenizing included,
+        best of two each) on a worker, and take the fixed and per-text cost from them. Run
+        before traffic is admitted; a failure leaves admission counting per text."""
+        try:  # on a worker thread: a batch submitted meanwhile waits its turn there
+            shape = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._measure_shape, text
+            )
+        except Exception:
+            log.exception("calibrating the admission estimate failed; it counts per text")
+            return self._shape
+        self._shape, self._scale = shape, 1.0
+        log.info(
+            "a model call costs about %.1f ms + %.2f ms a text",
+            shape.fixed * 1000,
+            shape.per_text * 1000,
+        )
+        return shape
+
+    def _measure_shape(self, text: str) -> CallCost:
+        def timed(n: int) -> float:
+            fastest = math.inf
+            for _ in range(2):
+                started = time.perf_counter()
+                with self._tokenize_lock:
+                    ids = self._model.tokenize([text] * n)
+                self._model.infer(ids)
+                fastest = min(fastest, time.perf_counter() - started)
+            return fastest
+
+        size = self._limits.max_batch_size
+        one = timed(1)
+        if size == 1:
+            return CallCost(fixed=0.0, per_text=one)
+        per_text = max(0.0, (timed(size) - one) / (size - 1))
+        return CallCost(fixed=max(0.0, one - per_text), per_text=per_text)
 
     @property
     def healthy(self) -> bool:
@@ -263,8 +324,8 @@ class MicroBatcher:
                 task = loop.create_task(self._dispatch(live, loop))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
-                cost = self._cost_per_text_s or 0.0
-                self._batch_ends[task] = time.perf_counter() + len(live) * cost
+                cost = (self._scale or 0.0) * self._shape.of(1, len(live))
+                self._batch_ends[task] = time.perf_counter() + cost
                 task.add_done_callback(self._batch_ends.pop)
         except Exception as exc:  # a bug in the loop itself: fail everyone, report unready
             self._failure = exc
@@ -363,6 +424,6 @@ class MicroBatcher:
             loop.call_soon_threadsafe(self._deliver, [items[i] for i in call], results)
 
     def _observe_cost(self, seconds: float, texts: int) -> None:
-        sample = seconds / texts
-        cost = self._cost_per_text_s
-        self._cost_per_text_s = sample if cost is None else cost + _COST_SMOOTHING * (sample - cost)
+        sample = seconds / self._shape.of(1, texts)
+        scale = self._scale
+        self._scale = sample if scale is None else scale + _COST_SMOOTHING * (sample - scale)

@@ -420,6 +420,63 @@ async def test_a_lone_request_is_taken_whatever_it_costs(metrics: Metrics) -> No
     await batcher.close()
 
 
+class FixedCostModel(FakeModel):
+    """Takes `fixed_s` per call plus `per_text_s` per text."""
+
+    def __init__(self, fixed_s: float, per_text_s: float) -> None:
+        super().__init__()
+        self.fixed_s, self.per_text_s = fixed_s, per_text_s
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        time.sleep(self.fixed_s + self.per_text_s * len(ids))
+        return super().infer(ids)
+
+
+async def test_calibrated_admission_counts_a_queue_as_the_full_calls_it_will_run_in(
+    metrics: Metrics,
+) -> None:
+    model = FixedCostModel(fixed_s=0.02, per_text_s=0.001)
+    batcher = make(model, metrics, BatchLimits(max_batch_size=8, max_wait_s=0))
+    batcher._max_queue_wait_s = 0.1
+    batcher.start()
+    await batcher.predict(["one text measures about 21 ms"])
+    shape = await batcher.calibrate("a text of typical length")
+    assert shape == batcher.call_cost
+    assert shape.fixed == pytest.approx(0.02, abs=0.005)
+    assert shape.per_text == pytest.approx(0.001, abs=0.0005)
+
+    # 24 texts at once are 3 calls of 8 (about 84 ms), not 24 single texts (about 500 ms).
+    outcomes = await asyncio.gather(
+        *(batcher.predict([f"t{i}"]) for i in range(24)), return_exceptions=True
+    )
+    assert [o for o in outcomes if isinstance(o, BaseException)] == []
+    assert (batcher.expected_wait_s() or 0) == 0
+    await batcher.close()
+
+
+async def test_a_failed_calibration_leaves_admission_counting_per_text(
+    metrics: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = BreakableModel()
+    batcher = make(model, metrics)
+    batcher.start()
+    await batcher.predict(["measured"])
+    model.broken = True
+    assert await batcher.calibrate("boom") == batcher.call_cost
+    assert batcher.call_cost.fixed == 0 and batcher.call_cost.per_text == 1
+    assert "calibrating the admission estimate failed; it counts per text" in caplog.text
+    await batcher.close()
+
+
+class BreakableModel(FakeModel):
+    broken = False
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        if self.broken:
+            raise RuntimeError("the model broke")
+        return super().infer(ids)
+
+
 async def test_a_running_model_call_counts_only_by_what_is_left_of_it(metrics: Metrics) -> None:
     batcher = make(PerTextModel(0.05), metrics, BatchLimits(max_batch_size=10, max_wait_s=0))
     batcher._max_queue_wait_s = 0.2

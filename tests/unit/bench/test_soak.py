@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from bench.soak import SoakWindow, judge
+from bench.soak import SoakWindow, _errors, judge
 
 
 def window(
     end_s: float, p99_ms: float = 20.0, rss_mb: float = 500.0, errors: int = 0
 ) -> SoakWindow:
-    return SoakWindow(end_s, 600, errors, 5.0, 10.0, p99_ms, p99_ms, rss_mb, 0.5, 3.0, 8.0)
+    statuses = {"200": 600 - errors, **({"429": errors} if errors else {})}
+    return SoakWindow(
+        end_s, 600, errors, 5.0, 10.0, p99_ms, p99_ms, rss_mb, 0.5, 3.0, 8.0, statuses
+    )
 
 
 def test_a_steady_run_meets_every_check() -> None:
@@ -39,3 +42,12 @@ def test_a_p99_that_creeps_up_fails_and_one_error_fails() -> None:
 def test_a_run_no_longer_than_its_warmup_cannot_be_judged() -> None:
     with pytest.raises(ValueError, match="no window after the warm-up"):
         judge([window(60), window(120)], warmup_s=300)
+
+
+def test_a_window_s_errors_are_shown_by_status() -> None:
+    assert _errors({"errors": 0, "statuses": {"200": 600}}) == "0"
+    assert (
+        _errors({"errors": 3, "statuses": {"0": 1, "200": 597, "429": 2}})
+        == "3 (failed: 1, 429: 2)"
+    )
+    assert _errors({"errors": 2}) == "2"  # results from before statuses were kept
