@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from sentimon import __version__
+from sentimon.api.admission import AdmissionGate
 from sentimon.api.errors import install_error_handlers
 from sentimon.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from sentimon.api.router import api_router
@@ -69,6 +70,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the body limit and the router, inside the request id, access log and metrics.
+    app.add_middleware(AdmissionGate, service=service)
     app.add_middleware(
         RequestContextMiddleware,
         inprogress=metrics.http_inprogress,

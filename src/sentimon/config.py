@@ -80,10 +80,9 @@ class Settings(BaseSettings):
     """Most texts waiting for or in inference; beyond it requests get 429 at once."""
 
     max_queue_wait_ms: float = Field(default=100.0, ge=0, le=600_000)
-    """A request that would wait longer than this before its texts are taken up (what is left
-    of the model calls running and the texts queued before it, as the full model calls they
-    will run in: a cost per call and per text measured at start, scaled by recent calls) gets
-    429 at once, with a Retry-After; 0: no such bound, only `max_queue_size`."""
+    """A request that would wait longer than this before its texts are taken up (the rest of
+    the model calls running, then the calls the texts queued before it will make, at the cost
+    per call and per text measured) gets 429 at once, with a Retry-After; 0: no such bound."""
 
     request_timeout_s: float = Field(default=10.0, gt=0, le=600)
     """A request still waiting for inference after this long gets 503."""

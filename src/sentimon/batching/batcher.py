@@ -226,6 +226,24 @@ class MicroBatcher:
         per_text = max(0.0, (timed(size) - one) / (size - 1))
         return CallCost(fixed=max(0.0, one - per_text), per_text=per_text)
 
+    def refusal(self, texts: int) -> Overloaded | None:
+        """Why `texts` more would be refused now (too many texts in flight, or a wait past
+        `max_queue_wait_s`), or None if they would be admitted."""
+        if self._admitted + texts > self._max_queue_size:
+            return Overloaded(
+                f"server busy: {self._admitted} texts queued, limit "
+                f"{self._max_queue_size}; retry shortly"
+            )
+        limit = self._max_queue_wait_s
+        expected = self.expected_wait_s()
+        if limit is not None and expected is not None and expected > limit:
+            return Overloaded(
+                f"server busy: about {expected * 1000:.0f} ms of work queued ahead, limit "
+                f"{limit * 1000:.0f} ms; retry shortly",
+                retry_after_s=max(1, math.ceil(expected - limit)),
+            )
+        return None
+
     @property
     def healthy(self) -> bool:
         return self._task is not None and not self._task.done() and not self._closing
@@ -255,19 +273,9 @@ class MicroBatcher:
             reason = "shutting down" if self._closing else f"worker stopped: {self._failure!r}"
             raise ModelNotReady(f"inference unavailable: {reason}")
         n = len(texts)
-        if self._admitted + n > self._max_queue_size:
-            raise Overloaded(
-                f"server busy: {self._admitted} texts queued, limit "
-                f"{self._max_queue_size}; retry shortly"
-            )
-        limit = self._max_queue_wait_s
-        expected = self.expected_wait_s()
-        if limit is not None and expected is not None and expected > limit:
-            raise Overloaded(
-                f"server busy: about {expected * 1000:.0f} ms of work queued ahead, limit "
-                f"{limit * 1000:.0f} ms; retry shortly",
-                retry_after_s=max(1, math.ceil(expected - limit)),
-            )
+        refusal = self.refusal(n)
+        if refusal is not None:
+            raise refusal
         loop = asyncio.get_running_loop()
         items = [_Item(text, loop.create_future()) for text in texts]
         self._admitted += n
