@@ -2,11 +2,13 @@
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
@@ -234,17 +236,23 @@ def test_a_model_failure_is_a_500_with_a_clear_body_and_the_worker_survives(
         assert client.post("/predict", json={"text": "fine"}).status_code == 200
 
 
-async def test_overload_is_refused_fast_while_health_stays_quick(
-    registry: CollectorRegistry,
-) -> None:
-    model = BlockingModel()
-    settings = Settings(max_queue_size=2, request_timeout_s=5)
-    app = create_app(settings, model=model, registry=registry)
+@asynccontextmanager
+async def _serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app started (its lifespan run) and a client calling it in process."""
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://test") as http,
     ):
+        yield http
+
+
+async def test_overload_is_refused_fast_while_health_stays_quick(
+    registry: CollectorRegistry,
+) -> None:
+    model = BlockingModel()
+    settings = Settings(max_queue_size=2, request_timeout_s=5)
+    async with _serving(create_app(settings, model=model, registry=registry)) as http:
         busy = [
             asyncio.ensure_future(http.post("/predict", json={"text": f"t{i}"})) for i in range(2)
         ]
@@ -267,12 +275,7 @@ async def test_past_capacity_a_prediction_is_refused_before_its_body_is_read(
 ) -> None:
     model = BlockingModel()
     settings = Settings(max_queue_size=1, request_timeout_s=5)
-    app = create_app(settings, model=model, registry=registry)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as http,
-    ):
+    async with _serving(create_app(settings, model=model, registry=registry)) as http:
         busy = asyncio.ensure_future(http.post("/predict", json={"text": "t"}))
         await asyncio.to_thread(model.started.wait, 5)
         # Not even JSON: the gate answers before anything reads or checks the body.
