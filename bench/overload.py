@@ -5,15 +5,23 @@ What an SRE asks of it: the excess refused at once (429 with a Retry-After), the
 takes answered within the service level, the probes quick, memory flat, and idle latency back
 within two seconds of the load stopping. `tests/integration/test_overload.py` checks the same
 at test scale.
+
+`python -m bench.overload MODEL CAPACITY` measures this row alone (the capacity in req/s, as
+the closed loop of a `make bench` run on the same machine measured it) and prints it as JSON.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import logging
+import shutil
 import statistics
+import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from bench.probes import probe
 from bench.servers import HOST, Server, ServerSpec
@@ -138,3 +146,46 @@ async def _one_at_a_time(server: Server, request: Request, n: int) -> float:
     finally:
         await connection.close()
     return statistics.median(latencies)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from bench.run import BenchConfig, _model_path
+    from bench.servers import sentimon_spec
+    from sentimon.traffic.corpus import generate_corpus
+
+    parser = argparse.ArgumentParser(prog="python -m bench.overload", description=__doc__)
+    parser.add_argument("model", choices=["bundled", "roberta-base"])
+    parser.add_argument("capacity", type=float, help="closed-loop req/s of sentimon-onnx")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    config = BenchConfig()
+    data = config.work_dir / "data" / "overload"
+    shutil.rmtree(data, ignore_errors=True)
+    spec = admission_on(
+        sentimon_spec(
+            "sentimon-onnx",
+            "sentimon defaults",
+            str(_model_path(args.model, config.work_dir)),
+            config.work_dir / "sentimon-cache",
+            config.threads,
+            "--backend",
+            "onnx",
+            "--onnx-precision",
+            "int8",
+            data_dir=data,
+        )
+    )
+    server = Server(spec, config.work_dir / "logs" / "overload", config.startup_timeout_s)
+    try:
+        texts = [item.text for item in generate_corpus(config.corpus_size, seed=config.seed)]
+        requests = [Request("POST", spec.predict_path, spec.body(t)) for t in texts]
+        result = measure_overload(
+            server, args.model, requests, args.capacity, config.overload_s, config.seed
+        )
+    finally:
+        server.stop()
+    sys.stdout.write(json.dumps(asdict(result), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,15 +6,15 @@ texts admitted and not yet answered would keep a newcomer waiting longer than
 admitted only to wait past the latency target), or would pass `max_queue_size`. A model call
 costs a fixed part plus a part per text (`CallCost`, measured at start by `calibrate`), so a
 queue is counted as the few full calls it will run in; recent calls scale that shape to what
-the machine gives now. When an
-inference worker is free (one by default), a collector task takes what is queued, waiting at
-most `max_wait_s` (counted from the oldest text) for a batch to fill up to `max_batch_size`,
-and hands it to that worker. There the texts are tokenized, sorted by length and cut into
-model calls that respect the token budget and never pad more than `max_padding_ratio` times
-the real tokens. Each call's results go to their callers as soon as it is done; a failed call
-fails every caller in it; callers that gave up before their batch ran are skipped. While the
-workers are busy the next batch accumulates, so batches grow with load. Never on the event
-loop.
+the machine gives now. When an inference worker is free, a collector task takes what is
+queued, waiting at most `max_wait_s` (counted from the oldest text) for a batch to fill up to
+`max_batch_size` (fewer where the wait bound is set and a full batch would take longer than
+it at the measured cost), and hands it to that worker. There the texts are tokenized, sorted
+by length and cut into model calls that respect the token budget and never pad more than
+`max_padding_ratio` times the real tokens. Each call's results go to their callers as soon as
+it is done; a failed call fails every caller in it; callers that gave up before their batch
+ran are skipped. While the workers are busy the next batch accumulates, so batches grow with
+load. Never on the event loop.
 """
 
 from __future__ import annotations
@@ -181,8 +181,18 @@ class MicroBatcher:
         if len(self._batch_ends) >= self._workers:
             free_in = max(0.0, min(self._batch_ends.values()) - time.perf_counter())
         queued = len(self._queue)
-        calls = math.ceil(queued / self._limits.max_batch_size)
+        calls = math.ceil(queued / self.batch_cap())
         return free_in + scale * self._shape.of(calls, queued) / self._workers
+
+    def batch_cap(self) -> int:
+        """Most texts taken into one batch: `max_batch_size` and, with a wait bound, as many as
+        fit in it at the measured cost, so that an admitted request waits at most the bound
+        for its turn and about as long again for its own batch."""
+        size = self._limits.max_batch_size
+        limit, scale, shape = self._max_queue_wait_s, self._scale, self._shape
+        if not limit or not scale or shape.per_text <= 0:
+            return size
+        return max(1, min(size, int((limit / scale - shape.fixed) / shape.per_text)))
 
     @property
     def call_cost(self) -> CallCost:
@@ -312,7 +322,8 @@ class MicroBatcher:
                 # The wait counts from the oldest text's arrival: texts that queued while the
                 # worker was busy have waited long enough and go at once.
                 deadline = self._queue[0].enqueued + self._limits.max_wait_s
-                while len(self._queue) < self._limits.max_batch_size and not self._closing:
+                cap = self.batch_cap()
+                while len(self._queue) < cap and not self._closing:
                     remaining = deadline - time.perf_counter()
                     if remaining <= 0:
                         break
@@ -322,7 +333,7 @@ class MicroBatcher:
                             await self._wakeup.wait()
                     except TimeoutError:
                         break
-                size = min(len(self._queue), self._limits.max_batch_size)
+                size = min(len(self._queue), cap)
                 batch = [self._queue.popleft() for _ in range(size)]
                 live = [item for item in batch if not item.future.done()]
                 self._release(len(batch) - len(live))

@@ -454,6 +454,25 @@ async def test_calibrated_admission_counts_a_queue_as_the_full_calls_it_will_run
     await batcher.close()
 
 
+async def test_with_a_wait_bound_a_batch_is_no_longer_than_the_bound_at_the_measured_cost(
+    metrics: Metrics,
+) -> None:
+    model = FixedCostModel(fixed_s=0.005, per_text_s=0.01)
+    batcher = make(model, metrics, BatchLimits(max_batch_size=32, max_wait_s=0))
+    batcher._max_queue_wait_s = 0.1
+    batcher.start()
+    await batcher.predict(["measured"])
+    await batcher.calibrate("a text of typical length")
+    assert batcher.batch_cap() in (8, 9)  # (100 ms - 5 ms) / 10 ms a text, timer slack aside
+    model.infer_calls.clear()
+    texts = [f"t{i}" for i in range(30)]
+    assert await batcher.predict(texts) == [fake_prediction(t) for t in texts]
+    assert max(model.infer_calls) <= 9 and len(model.infer_calls) >= 4
+    batcher._max_queue_wait_s = None  # no bound: full batches
+    assert batcher.batch_cap() == 32
+    await batcher.close()
+
+
 async def test_a_failed_calibration_leaves_admission_counting_per_text(
     metrics: Metrics, caplog: pytest.LogCaptureFixture
 ) -> None:
