@@ -432,16 +432,21 @@ class FixedCostModel(FakeModel):
         return super().infer(ids)
 
 
+async def calibrated(model: FakeModel, metrics: Metrics, max_batch_size: int) -> MicroBatcher:
+    """A started batcher with a 100 ms wait bound, its call cost measured on `model`."""
+    batcher = make(model, metrics, BatchLimits(max_batch_size=max_batch_size, max_wait_s=0))
+    batcher._max_queue_wait_s = 0.1
+    batcher.start()
+    await batcher.predict(["measured"])
+    assert await batcher.calibrate("a text of typical length") == batcher.call_cost
+    return batcher
+
+
 async def test_calibrated_admission_counts_a_queue_as_the_full_calls_it_will_run_in(
     metrics: Metrics,
 ) -> None:
-    model = FixedCostModel(fixed_s=0.02, per_text_s=0.001)
-    batcher = make(model, metrics, BatchLimits(max_batch_size=8, max_wait_s=0))
-    batcher._max_queue_wait_s = 0.1
-    batcher.start()
-    await batcher.predict(["one text measures about 21 ms"])
-    shape = await batcher.calibrate("a text of typical length")
-    assert shape == batcher.call_cost
+    batcher = await calibrated(FixedCostModel(fixed_s=0.02, per_text_s=0.001), metrics, 8)
+    shape = batcher.call_cost
     assert shape.fixed == pytest.approx(0.02, abs=0.005)
     assert shape.per_text == pytest.approx(0.001, abs=0.0005)
 
@@ -458,11 +463,7 @@ async def test_with_a_wait_bound_a_batch_is_no_longer_than_the_bound_at_the_meas
     metrics: Metrics,
 ) -> None:
     model = FixedCostModel(fixed_s=0.005, per_text_s=0.01)
-    batcher = make(model, metrics, BatchLimits(max_batch_size=32, max_wait_s=0))
-    batcher._max_queue_wait_s = 0.1
-    batcher.start()
-    await batcher.predict(["measured"])
-    await batcher.calibrate("a text of typical length")
+    batcher = await calibrated(model, metrics, 32)
     assert batcher.batch_cap() in (8, 9)  # (100 ms - 5 ms) / 10 ms a text, timer slack aside
     model.infer_calls.clear()
     texts = [f"t{i}" for i in range(30)]
