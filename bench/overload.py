@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import logging
-import shutil
 import statistics
 import sys
 import time
@@ -149,8 +148,7 @@ async def _one_at_a_time(server: Server, request: Request, n: int) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from bench.run import BenchConfig, _model_path
-    from bench.servers import sentimon_spec
+    from bench.run import BenchConfig, _model_path, _servers, run_overload
     from sentimon.traffic.corpus import generate_corpus
 
     parser = argparse.ArgumentParser(prog="python -m bench.overload", description=__doc__)
@@ -159,31 +157,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     config = BenchConfig()
-    data = config.work_dir / "data" / "overload"
-    shutil.rmtree(data, ignore_errors=True)
-    spec = admission_on(
-        sentimon_spec(
-            "sentimon-onnx",
-            "sentimon defaults",
-            str(_model_path(args.model, config.work_dir)),
-            config.work_dir / "sentimon-cache",
-            config.threads,
-            "--backend",
-            "onnx",
-            "--onnx-precision",
-            "int8",
-            data_dir=data,
-        )
-    )
-    server = Server(spec, config.work_dir / "logs" / "overload", config.startup_timeout_s)
-    try:
-        texts = [item.text for item in generate_corpus(config.corpus_size, seed=config.seed)]
-        requests = [Request("POST", spec.predict_path, spec.body(t)) for t in texts]
-        result = measure_overload(
-            server, args.model, requests, args.capacity, config.overload_s, config.seed
-        )
-    finally:
-        server.stop()
+    path = _model_path(args.model, config.work_dir)
+    [spec] = [s for s in _servers(args.model, path, config) if s.name == "sentimon-onnx"]
+    texts = [item.text for item in generate_corpus(config.corpus_size, seed=config.seed)]
+    result = run_overload(spec, args.model, texts, args.capacity, config)
     sys.stdout.write(json.dumps(asdict(result), indent=1) + "\n")
 
 

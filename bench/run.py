@@ -128,7 +128,8 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
             runs.append(_run_server(spec, name, requests, tokens, config))
         fast = next((r for r in runs if r.model == name and r.server == INTERLEAVED[0]), None)
         if config.overload_s > 0 and fast is not None:
-            overloads.append(_run_overload(group[0], name, texts, fast, config))
+            capacity = statistics.median(w.throughput for w in fast.closed)
+            overloads.append(run_overload(group[0], name, texts, capacity, config))
     return {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "peaks": {"threads": peaks.threads, "gops": peaks.gops},
@@ -307,11 +308,11 @@ def _run_server(
         server.stop()
 
 
-def _run_overload(
-    spec: ServerSpec, model: str, texts: Sequence[str], fast: ServerRun, config: BenchConfig
+def run_overload(
+    spec: ServerSpec, model: str, texts: Sequence[str], capacity: float, config: BenchConfig
 ) -> OverloadRun:
-    """sentimon's defaults with the admission bound on, at 5x the throughput the closed loop
-    measured for them (bench.overload)."""
+    """sentimon's defaults with the admission bound on, at 5x `capacity`, the throughput the
+    closed loop measured for them (bench.overload)."""
     spec = admission_on(spec)
     data_dir = spec.env.get("SENTIMON_DATA_DIR")
     if data_dir:
@@ -320,7 +321,6 @@ def _run_overload(
     server = Server(spec, config.work_dir / "logs" / model, config.startup_timeout_s)
     try:
         requests = [Request("POST", spec.predict_path, spec.body(t)) for t in texts]
-        capacity = statistics.median(w.throughput for w in fast.closed)
         result = measure_overload(server, model, requests, capacity, config.overload_s, config.seed)
         log.info(
             "%s / %s: %.0f req/s asked, %.0f sent: %s; 429 p99 %.1f ms, admitted p95 %.0f ms",

@@ -247,16 +247,26 @@ async def _serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@asynccontextmanager
+async def _saturated(
+    registry: CollectorRegistry, max_queue_size: int
+) -> AsyncIterator[tuple[httpx.AsyncClient, BlockingModel, asyncio.Future[list[httpx.Response]]]]:
+    """The app with a model that blocks until released, and `max_queue_size` predictions
+    (its whole queue) in flight: the next one is past capacity."""
+    model = BlockingModel()
+    settings = Settings(max_queue_size=max_queue_size, request_timeout_s=5)
+    async with _serving(create_app(settings, model=model, registry=registry)) as http:
+        busy = asyncio.gather(
+            *(http.post("/predict", json={"text": f"t{i}"}) for i in range(max_queue_size))
+        )
+        await asyncio.to_thread(model.started.wait, 5)
+        yield http, model, busy
+
+
 async def test_overload_is_refused_fast_while_health_stays_quick(
     registry: CollectorRegistry,
 ) -> None:
-    model = BlockingModel()
-    settings = Settings(max_queue_size=2, request_timeout_s=5)
-    async with _serving(create_app(settings, model=model, registry=registry)) as http:
-        busy = [
-            asyncio.ensure_future(http.post("/predict", json={"text": f"t{i}"})) for i in range(2)
-        ]
-        await asyncio.to_thread(model.started.wait, 5)
+    async with _saturated(registry, max_queue_size=2) as (http, model, busy):
         refused = await http.post("/predict", json={"text": "one too many"})
         assert refused.status_code == 429
         assert refused.headers["retry-after"] == "1"
@@ -267,17 +277,13 @@ async def test_overload_is_refused_fast_while_health_stays_quick(
         assert (await http.get("/healthz")).status_code == 200
         assert (await http.get("/metrics")).status_code == 200
         model.release.set()
-        assert [r.status_code for r in await asyncio.gather(*busy)] == [200, 200]
+        assert [r.status_code for r in await busy] == [200, 200]
 
 
 async def test_past_capacity_a_prediction_is_refused_before_its_body_is_read(
     registry: CollectorRegistry,
 ) -> None:
-    model = BlockingModel()
-    settings = Settings(max_queue_size=1, request_timeout_s=5)
-    async with _serving(create_app(settings, model=model, registry=registry)) as http:
-        busy = asyncio.ensure_future(http.post("/predict", json={"text": "t"}))
-        await asyncio.to_thread(model.started.wait, 5)
+    async with _saturated(registry, max_queue_size=1) as (http, model, busy):
         # Not even JSON: the gate answers before anything reads or checks the body.
         json_type = {"content-type": "application/json"}
         refused = await http.post(
@@ -296,7 +302,7 @@ async def test_past_capacity_a_prediction_is_refused_before_its_body_is_read(
         other = await http.post("/feedback", content=b"not json", headers=json_type)
         assert other.status_code == 400
         model.release.set()
-        assert (await busy).status_code == 200
+        assert [r.status_code for r in await busy] == [200]
         # Capacity back: the same malformed body now gets its own answer.
         again = await http.post("/predict/batch", content=b"not json", headers=json_type)
         assert again.status_code == 400 and again.json()["error_type"] == "invalid_json"

@@ -11,12 +11,9 @@ request that is refused here is not validated, so a malformed one gets its 4xx o
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sentimon.errors import Overloaded
-from sentimon.metrics.definitions import endpoint_label
+from sentimon.api.middleware import send_error
 from sentimon.service import SentimentService
 
 PREDICTION_PATHS = frozenset({"/predict", "/predict/batch", "/analyze-sentiment/"})
@@ -37,21 +34,6 @@ class AdmissionGate:
             batcher = self.service.batcher
             refusal = batcher.refusal(1) if batcher is not None and self.service.ready else None
             if refusal is not None:
-                await self._refuse(scope["path"], refusal, send)
+                await send_error(send, self.service.metrics, scope["path"], refusal)
                 return
         await self.app(scope, receive, send)
-
-    async def _refuse(self, path: str, refusal: Overloaded, send: Send) -> None:
-        self.service.metrics.errors.labels(
-            error_type=refusal.error_type, endpoint=endpoint_label(path)
-        ).inc()
-        body = json.dumps({"error": refusal.message, "error_type": refusal.error_type}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        headers += [(k.lower().encode(), v.encode()) for k, v in refusal.headers.items()]
-        await send(
-            {"type": "http.response.start", "status": refusal.status_code, "headers": headers}
-        )
-        await send({"type": "http.response.body", "body": body})

@@ -10,8 +10,9 @@ from prometheus_client import Gauge
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sentimon.errors import BodyTooLarge
+from sentimon.errors import BodyTooLarge, ServiceError
 from sentimon.logs.context import accept_request_id, reset_request_id, set_request_id
+from sentimon.metrics.definitions import Metrics, endpoint_label
 
 log = logging.getLogger("sentimon.access")
 
@@ -112,21 +113,17 @@ class BodyLimitMiddleware:
         return f"Request body is larger than the limit of {self.max_bytes} bytes"
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        from sentimon.metrics.definitions import endpoint_label
+        refusal = BodyTooLarge(self.message, headers={"Connection": "close"})
+        await send_error(send, scope["app"].state.metrics, scope["path"], refusal)
 
-        scope["app"].state.metrics.errors.labels(
-            error_type=BodyTooLarge.error_type, endpoint=endpoint_label(scope["path"])
-        ).inc()
-        body = json.dumps({"error": self.message, "error_type": BodyTooLarge.error_type}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def send_error(send: Send, metrics: Metrics, path: str, error: ServiceError) -> None:
+    """`error` answered from ASGI middleware, before any route runs, as the error handlers
+    would: its status and headers, the `{"error", "error_type"}` body, counted in
+    `sentiment_errors_total`."""
+    metrics.errors.labels(error_type=error.error_type, endpoint=endpoint_label(path)).inc()
+    body = json.dumps({"error": error.message, "error_type": error.error_type}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
