@@ -191,6 +191,51 @@ def test_cancel_stops_and_keeps_what_was_scored(watched: Watched) -> None:
     expect(page.locator("#rows td.error").first).to_have_text("Cancelled before it was sent.")
 
 
+# An answer whose head has arrived and whose body is still on its way; fetch() hands it over
+# at the head, and `call` then reads the body.
+_ARRIVING = """async ([cancel, chunk]) => {
+  const { call } = await import('./api.js');
+  const realFetch = window.fetch;
+  window.fetch = async (url, options) => {
+    const body = new ReadableStream({
+      start(stream) {
+        stream.enqueue(new TextEncoder().encode(chunk));
+        if (!cancel) stream.close();
+        options.signal?.addEventListener('abort', () =>
+          stream.error(new DOMException('The user aborted a request.', 'AbortError')));
+      },
+    });
+    return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+  };
+  const controller = new AbortController();
+  try {
+    const got = call('predict/batch', { method: 'POST', body: '{}', signal: controller.signal });
+    if (cancel) setTimeout(() => controller.abort(), 20);
+    return await got;
+  } finally {
+    window.fetch = realFetch;
+  }
+}"""
+
+
+def test_a_cancel_while_an_answer_arrives_is_a_cancel(watched: Watched) -> None:
+    # CI once cancelled between an answer's head and its body: the call said ok with no body,
+    # the page threw reading its predictions and stayed at "Scored 64 of 5,000…".
+    got = watched.page.evaluate(_ARRIVING, [True, '{"predictions": ['])
+    assert got == {"ok": False, "status": 0, "aborted": True, "message": "Cancelled."}
+
+
+def test_an_answer_that_is_not_json_is_an_error_not_a_result(watched: Watched) -> None:
+    got = watched.page.evaluate(_ARRIVING, [False, '{"predictions": ['])
+    assert got == {
+        "ok": False,
+        "status": 200,
+        "body": None,
+        "message": "The service's answer could not be read (HTTP 200).",
+        "retryAfter": None,
+    }
+
+
 @pytest.mark.parametrize(
     ("csv_text", "rows"),
     [

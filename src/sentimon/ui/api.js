@@ -23,9 +23,12 @@ export function explain(status, body, headers) {
   }
 }
 
+const CANCELLED = Object.freeze({ ok: false, status: 0, aborted: true, message: "Cancelled." });
+
 /**
- * fetch() against the API: {ok, status, body} or {ok: false, status, body, message,
- * retryAfter}; status 0 when the service cannot be reached or the call was aborted.
+ * fetch() against the API: {ok, status, body} with the answer's JSON body, or {ok: false,
+ * status, body, message, retryAfter}; status 0 when the service cannot be reached or the call
+ * was aborted (then also aborted: true, whether before the answer began or while it arrived).
  */
 export async function call(path, options = {}) {
   let response;
@@ -34,15 +37,20 @@ export async function call(path, options = {}) {
       ...options,
       headers: { "content-type": "application/json", ...(options.headers || {}) },
     });
-  } catch (error) {
-    const aborted = error && error.name === "AbortError";
-    return { ok: false, status: 0, aborted, message: aborted ? "Cancelled." : "The service cannot be reached." };
+  } catch {
+    if (options.signal?.aborted) return CANCELLED;
+    return { ok: false, status: 0, aborted: false, message: "The service cannot be reached." };
   }
   let body = null;
   try {
     body = await response.json();
-  } catch (error) {
-    body = null;
+  } catch {
+    // Cancelled while the body was still arriving: the answer is lost, not empty.
+    if (options.signal?.aborted) return CANCELLED;
+  }
+  if (response.ok && body === null) {
+    const message = `The service's answer could not be read (HTTP ${response.status}).`;
+    return { ok: false, status: response.status, body, message, retryAfter: null };
   }
   if (!response.ok) {
     const retry = Number(response.headers.get("Retry-After"));
