@@ -184,11 +184,14 @@ def _check(measured: Measured) -> None:
     refused = [o for o in outcomes if o.status == 429]
     admitted = [o for o in outcomes if o.status == 200]
     others = [o.status for o in outcomes if o.status not in (200, 429)]
+    refusals = "/".join(
+        f"{_p([o.latency_s for o in refused], q) * 1000:.0f}" for q in (0.5, 0.95, 0.99)
+    )
     report = (
         f"capacity {capacity:.1f} req/s, sent {len(outcomes)}, admitted {len(admitted)}, "
         f"refused {len(refused)}, idle {idle * 1000:.0f} ms, recovered {recovered * 1000:.0f} ms"
-        f", admitted p95 {_p([o.latency_s for o in admitted], 0.95) * 1000:.0f} ms, 429 p99 "
-        f"{_p([o.latency_s for o in refused], 0.99) * 1000:.0f} ms, RSS {rss_before} -> "
+        f", admitted p95 {_p([o.latency_s for o in admitted], 0.95) * 1000:.0f} ms, 429 p50/p95/"
+        f"p99 {refusals} ms, RSS {rss_before} -> "
         f"{rss_after} kB, probes p95/p99 "
         + ", ".join(
             f"{k} {_p(v, 0.95) * 1000:.0f}/{_p(v, 0.99) * 1000:.0f} ms" for k, v in probes.items()
@@ -199,9 +202,15 @@ def _check(measured: Measured) -> None:
     # Five times capacity: most are refused, and at once, each saying when to come back.
     assert len(refused) > len(outcomes) / 2, report
     assert all(o.retry_after is not None and int(o.retry_after) >= 1 for o in refused)
-    # (The bench holds it to 50 ms at p99 with the client on other cores; here the client
-    # shares two cores with the server and the model, so twice that.)
-    assert _p([o.latency_s for o in refused], 0.99) < 0.1, report
+    # The bench holds refusals to 50 ms at p99 with the client on other cores. Here the client
+    # shares two cores with the server and the model: alone, this measured 429 p95 15 ms and
+    # p99 15-34 ms, but one CI run on a busy moment of the same machine saw p99 114 ms (one
+    # stall of the machine delays every request in flight: about 2% of these). A refusal that
+    # waited its turn behind inference instead of being refused at once would take about as
+    # long as an admitted request (~190 ms) at every percentile, so p95 tells the two apart
+    # and p99 only bounds the tail.
+    assert _p([o.latency_s for o in refused], 0.95) < 0.05, report
+    assert _p([o.latency_s for o in refused], 0.99) < 0.2, report
     # Those admitted are answered within the wait admission allows plus their batch's service:
     # a batch holds 32 texts, so two of these requests (plus HTTP and the client's own share of
     # the two cores).
