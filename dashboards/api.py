@@ -1,9 +1,9 @@
 """API (RED): rate, errors and duration per handler and status, then saturation and sizes.
 
-The HTTP series come from prometheus-fastapi-instrumentator (see sentimon.app.create_app):
+The HTTP series (sentimon.metrics.http; prometheus-fastapi-instrumentator's names and labels):
 `http_requests_total{handler,method,status}` with exact codes ("200", "422"), the histogram
 `http_request_duration_seconds{handler,method}`, and the summaries `http_request_size_bytes` and
-`http_response_size_bytes{handler}`; `http_requests_inprogress{handler,method}` is the app's own.
+`http_response_size_bytes{handler}`, and the gauge `http_requests_inprogress{handler,method}`.
 Unmatched paths (404s) have handler="none"; /metrics is not counted.
 """
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 JOB = 'job="$job"'
 RATE_INTERVAL = "$__rate_interval"
 
-# Readable names for the series of the instrumentator's `handler` label.
+# Readable names for the series of the HTTP metrics' `handler` label.
 HANDLER_LEGEND = "{{handler}}"
 
 
@@ -76,7 +76,7 @@ def or_nan(expr: str, like: str) -> str:
 def zero_filled_ratio(metric: str, match: str, by: Sequence[str], window: str) -> str:
     """Share of `metric` matching `match`, 0 (not empty) for groups without a match.
 
-    Same pattern as the recording rules: the instrumentator creates a status series only on
+    Same pattern as the recording rules: the HTTP metrics have a status series only from
     the first response with that status, so a healthy service has no 5xx series at all.
     """
     part = rate(metric, match, by=by, window=window)

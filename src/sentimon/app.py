@@ -9,18 +9,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, disable_created_metrics
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from sentimon import __version__
 from sentimon.api.admission import AdmissionGate
 from sentimon.api.errors import install_error_handlers
 from sentimon.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from sentimon.api.router import api_router
+from sentimon.api.router import ROUTE_PATHS, api_router
 from sentimon.config import Settings
 from sentimon.errors import ModelLoadError
-from sentimon.metrics.definitions import LATENCY_BUCKETS, build_metrics
+from sentimon.metrics.definitions import build_metrics
 from sentimon.metrics.live import LiveHistory
 from sentimon.model.base import SentimentModel
 from sentimon.service import SentimentService
@@ -72,16 +70,9 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body limit and the router, inside the request id, access log and metrics.
     app.add_middleware(AdmissionGate, service=service)
-    app.add_middleware(
-        RequestContextMiddleware,
-        inprogress=metrics.http_inprogress,
-        handlers=frozenset(r.path for r in app.routes if isinstance(r, APIRoute)),
-    )
-    # Added last, so it is the outermost middleware and counts every response, 413s included.
-    # (Its own in-progress gauge ignores the registry, so RequestContextMiddleware keeps one.)
-    Instrumentator(
-        excluded_handlers=["/metrics"], should_group_status_codes=False, registry=metrics.registry
-    ).instrument(app, latency_lowr_buckets=LATENCY_BUCKETS)
+    # Added last, so it is the outermost middleware: it names and counts every response,
+    # 413s and 429s included.
+    app.add_middleware(RequestContextMiddleware, http=metrics.http, paths=ROUTE_PATHS)
     return app
 
 

@@ -149,7 +149,7 @@ def test_sentiment_metrics_in_the_rules_exist_in_the_registry() -> None:
 def test_http_metrics_in_the_rules_exist_in_the_app(
     client: TestClient, registry: CollectorRegistry
 ) -> None:
-    # The HTTP metrics come from prometheus-fastapi-instrumentator, registered by create_app.
+    # The HTTP metrics are recorded by the app's own middleware (sentimon.metrics.http).
     assert client.get("/healthz").status_code == 200
     exposed = _exposed_names(registry)
     used = _metrics_used("http_")

@@ -18,6 +18,8 @@ from sentimon.config import Settings
 from tests.fakes import BlockingModel, FailingModel, FakeModel, fake_prediction
 from tests.integration.test_drift_api import NO_PROFILE
 
+JSON = {"content-type": "application/json"}
+
 
 def test_welcome_links_to_the_rest(client: TestClient) -> None:
     body = client.get("/").json()
@@ -152,6 +154,51 @@ def test_metrics_endpoint_serves_the_text_format(client: TestClient) -> None:
         assert f"\n{name}" in text, name
     assert 'le="0.2"' in text and 'le="0.3"' in text
     assert "_created" not in text
+
+
+def test_http_metrics_name_each_request_by_its_route(
+    client: TestClient, registry: CollectorRegistry
+) -> None:
+    too_large = client.post("/predict", content=b"x" * 5000, headers=JSON)  # before routing
+    assert too_large.status_code == 413
+    assert client.get("/feedback/no-such-id").status_code == 404
+    assert client.get("/no-such-path").status_code == 404
+    assert client.get("/metrics").status_code == 200
+
+    def total(handler: str, method: str, status: str) -> float | None:
+        labels = {"handler": handler, "method": method, "status": status}
+        return registry.get_sample_value("http_requests_total", labels)
+
+    assert total("/predict", "POST", "413") == 1
+    assert total("/feedback/{request_id}", "GET", "404") == 1
+    assert total("none", "GET", "404") == 1
+    handlers = {
+        s.labels["handler"]
+        for family in registry.collect()
+        if family.name.startswith("http_")
+        for s in family.samples
+        if "handler" in s.labels
+    }
+    assert "/no-such-path" not in handlers and "/feedback/no-such-id" not in handlers
+    assert registry.get_sample_value("http_request_size_bytes_sum", {"handler": "/predict"}) == 5000
+    assert registry.get_sample_value(
+        "http_response_size_bytes_sum", {"handler": "/predict"}
+    ) == len(too_large.content)
+    assert (
+        registry.get_sample_value(
+            "http_request_duration_seconds_count", {"handler": "/predict", "method": "POST"}
+        )
+        == 1
+    )
+    assert registry.get_sample_value("http_request_duration_highr_seconds_count") == 3
+    # Scrapes are not counted (but are in progress while they run).
+    assert total("/metrics", "GET", "200") is None
+    assert (
+        registry.get_sample_value(
+            "http_requests_inprogress", {"handler": "/predict", "method": "POST"}
+        )
+        == 0
+    )
 
 
 def test_health_ready_and_info(client: TestClient) -> None:

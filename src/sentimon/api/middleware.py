@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and access logs; the request body size limit."""
+"""Pure ASGI middleware: request ids, access logs and HTTP metrics; the request body size limit."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import json
 import logging
 import time
 
-from prometheus_client import Gauge
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sentimon.errors import BodyTooLarge, ServiceError
 from sentimon.logs.context import accept_request_id, reset_request_id, set_request_id
 from sentimon.metrics.definitions import Metrics, endpoint_label
+from sentimon.metrics.http import UNMATCHED, HttpMetrics
 
 log = logging.getLogger("sentimon.access")
 
@@ -22,57 +22,81 @@ _QUIET_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
 class RequestContextMiddleware:
-    """Request id (X-Request-ID in, out and on every log line), access log, in-progress gauge."""
+    """Request id (X-Request-ID in, out and on every log line), access log, HTTP metrics.
 
-    def __init__(self, app: ASGIApp, inprogress: Gauge, handlers: frozenset[str]) -> None:
+    `paths`: the routes' paths without parameters, which name a request's `handler` from its
+    path alone: refusals answered before routing (413, the admission gate's 429) count under
+    their route. Other requests are named by the route the router chose, or "none".
+    """
+
+    def __init__(self, app: ASGIApp, http: HttpMetrics, paths: frozenset[str]) -> None:
         self.app = app
-        self.inprogress = inprogress
-        self.handlers = handlers
+        self.http = http
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = accept_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        headers = Headers(scope=scope)
+        request_id = accept_request_id(headers.get(REQUEST_ID_HEADER))
         scope.setdefault("state", {})["request_id"] = request_id
         token = set_request_id(request_id)
         started = time.perf_counter()
         status = 500
-        path = scope["path"]
-        gauge = self.inprogress.labels(
-            method=scope["method"], handler=path if path in self.handlers else "none"
-        )
+        response_bytes = 0
+        path, method = scope["path"], scope["method"]
+        known = path in self.paths
+        gauge = self.http.inprogress.labels(method=method, handler=path if known else UNMATCHED)
         gauge.inc()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_bytes
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                response_headers = MutableHeaders(scope=message)
+                response_headers[REQUEST_ID_HEADER] = request_id
+                response_bytes = _length(response_headers.get("content-length"))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
             gauge.dec()
+            route = scope.get("route")
+            handler = path if known else getattr(route, "path", None) or UNMATCHED
+            self.http.observe(
+                method,
+                handler,
+                status,
+                elapsed,
+                _length(headers.get("content-length")),
+                response_bytes,
+            )
             level = logging.DEBUG if path in _QUIET_PATHS and status < 400 else logging.INFO
             client = scope.get("client")
             log.log(
                 level,
                 "%s %s %d",
-                scope["method"],
+                method,
                 path,
                 status,
                 extra={
                     "event": "request",
-                    "method": scope["method"],
+                    "method": method,
                     "path": path,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                     "client": client[0] if client else None,
                 },
             )
             reset_request_id(token)
+
+
+def _length(header: str | None) -> int:
+    """A Content-Length header's value; 0 for none (or one that is not a number)."""
+    return int(header) if header is not None and header.isdigit() else 0
 
 
 class BodyLimitMiddleware:

@@ -9,6 +9,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from sentimon.metrics.http import HttpMetrics, build_http_metrics
 from sentimon.metrics.store import StoreMetrics, build_store_metrics
 from sentimon.model.base import ModelInfo
 
@@ -90,7 +91,7 @@ class Metrics:
     model_loaded: Gauge
     model_info: Gauge
     errors: Counter
-    http_inprogress: Gauge
+    http: HttpMetrics
     http_connections: Gauge
     http_connections_closed: Counter
     store: StoreMetrics | None
@@ -211,12 +212,7 @@ def build_metrics(
             ["error_type", "endpoint"],
             registry=registry,
         ),
-        http_inprogress=Gauge(
-            "http_requests_inprogress",
-            "HTTP requests being served.",
-            ["method", "handler"],
-            registry=registry,
-        ),
+        http=build_http_metrics(registry, LATENCY_BUCKETS),
         http_connections=Gauge(
             "sentiment_http_connections",
             "Open HTTP connections.",

@@ -8,13 +8,11 @@ from typing import Any
 import promql_parser
 import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_fastapi_instrumentator import metrics as instrumentator_metrics
 
 from dashboards.alerts import load_recording_rules
 from dashboards.queries import PanelQuery, prometheus_targets, substitute
 from sentimon.metrics.definitions import (
     CONFIDENCE_BUCKETS,
-    LATENCY_BUCKETS,
     build_metrics,
 )
 
@@ -76,7 +74,6 @@ def service_series() -> set[str]:
     """Series names of the API's registry: sentiment_*, process_*, and the HTTP metrics."""
     registry = CollectorRegistry()
     build_metrics(registry)
-    instrumentator_metrics.default(registry=registry, latency_lowr_buckets=LATENCY_BUCKETS)
     names = set()
     for family in registry.collect():
         names |= {family.name + suffix for suffix in SUFFIXES[family.type]}
