@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -37,3 +39,31 @@ def test_a_missing_or_odd_header_gets_a_new_id() -> None:
     assert accept_request_id("mine-1") == "mine-1"
     for header in (None, "", "has space", "x" * 129):
         assert made_at(accept_request_id(header)) is not None
+
+
+def test_ids_stay_unique_across_reads_of_the_os_source_and_threads() -> None:
+    made: list[str] = []
+
+    def make() -> None:
+        made.extend(new_id(now_ms=0) for _ in range(2_000))  # same ms: only the random bits
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(made)) == len(made) == 8_000  # about 20 reads of the OS source
+
+
+def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
+    new_id()  # the parent holds unread random bytes
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write, new_id(now_ms=0).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 32 and child != new_id(now_ms=0)
