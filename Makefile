@@ -1,6 +1,6 @@
 # sentimon: `make run` serves the API with its monitoring stack; `make test` runs every check.
 # Both set themselves up.
-.PHONY: run setup setup-dev test test-container test-overload compose-check lint typecheck unit format model bench soak fuzz dashboards lock clean
+.PHONY: run setup setup-dev test test-container test-overload compose-check lint typecheck unit format model bench soak profile fuzz dashboards lock clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -61,6 +61,11 @@ bench: setup-dev
 # bench/results/soak.json and soak.md; SOAK_ARGS="--duration 300" for a shorter run.
 soak: setup-dev
 	$(VENV)/bin/python -m bench.soak $(SOAK_ARGS)
+
+# Where the event loop's time goes per request (py-spy under load, about 40 s): writes
+# bench/results/profile.md and profile.json.
+profile: setup-dev
+	$(VENV)/bin/python -m bench.profile $(PROFILE_ARGS)
 
 # The fuzzing test of `make test` at length: 1000 schemathesis examples per endpoint.
 fuzz: setup-dev
