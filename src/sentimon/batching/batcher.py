@@ -294,6 +294,8 @@ class MicroBatcher:
         self._wakeup.set()
         try:
             async with asyncio.timeout(self._timeout_s):
+                if n == 1:  # most requests; gather would add a future and its callbacks
+                    return [await items[0].future]
                 return list(await asyncio.gather(*(item.future for item in items)))
         except TimeoutError:
             raise InferenceTimeout(
