@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from sentimon.app import create_app
 from sentimon.config import Settings
-from sentimon.logs.setup import configure_logging
+from sentimon.logs.setup import configure_logging, flush_logs
 from tests.fakes import FakeModel
 from tests.postgres import PostgresServer, remove, start_postgres
 
@@ -92,6 +92,7 @@ def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     configure_logging("INFO", stdout=out, stderr=err)
 
     def read() -> list[dict[str, Any]]:
+        flush_logs()
         text = out.getvalue() + err.getvalue()
         return [json.loads(line) for line in text.splitlines()]
 

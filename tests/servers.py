@@ -34,10 +34,15 @@ class ServerProcess:
 
 
 def start_server(
-    tmp: Path, *args: str, ready: str = "/readyz", env: dict[str, str] | None = None
+    tmp: Path,
+    *args: str,
+    ready: str = "/readyz",
+    env: dict[str, str] | None = None,
+    stdout: int | None = None,
 ) -> ServerProcess:
     """Serve with `args` until `ready` answers 200 (use /healthz for a server without its
-    model); fail the test if it exits or is not ready in 120 s."""
+    model); fail the test if it exits or is not ready in 120 s. `stdout`: where its stdout
+    goes instead of the log (subprocess.PIPE: a pipe the test may never read)."""
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")}
     child_env.update(
@@ -51,8 +56,8 @@ def start_server(
     with log.open("wb") as out:  # the child keeps its own descriptor
         process = subprocess.Popen(
             [sys.executable, "-m", "sentimon", "serve", "--port", str(port), *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            stdout=out if stdout is None else stdout,
+            stderr=subprocess.STDOUT if stdout is None else out,
             env=child_env,
         )
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log)

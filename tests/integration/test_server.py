@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from bench.servers import free_port
+from tests.servers import start_server
 
 pytestmark = pytest.mark.slow
 
@@ -224,3 +225,19 @@ def test_an_unloadable_model_exits_with_a_clear_error(model: str, message: str) 
     assert done.returncode != 0
     errors = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     assert any(e["message"] == message and e["event"] == "model_load_failed" for e in errors)
+
+
+def test_a_stdout_nobody_reads_does_not_stop_the_service(tmp_path: Path) -> None:
+    # A pipe holds 64 KiB; 1,500 predictions log about 3,000 lines (over 500 KB). Written on
+    # the event loop, the first full pipe would stop every request.
+    running = start_server(tmp_path, "--num-threads", "1", stdout=subprocess.PIPE)
+    try:
+        with httpx.Client(base_url=running.url, timeout=10) as http:
+            for i in range(1_500):
+                assert http.post("/predict", json={"text": f"text {i}"}).status_code == 200
+            assert http.get("/healthz").status_code == 200
+    finally:
+        assert running.stop() in (0, -signal.SIGTERM)
+        assert running.process.stdout is not None
+        running.process.stdout.close()
+    assert "Traceback" not in running.log.read_text()  # stderr

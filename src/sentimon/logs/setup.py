@@ -1,11 +1,25 @@
-"""Logging configuration: JSON lines, info to stdout, errors to stderr, an optional file."""
+"""Logging configuration: JSON lines, info to stdout, errors to stderr, an optional file.
+
+Lines are formatted where they are logged (so they carry that moment's request id) and
+written by a thread of their own, so the event loop never waits for a pipe or a disk: a
+reader that stops reading stdout (a stuck log shipper) would otherwise stop the service, and
+every write releases the GIL, which the event loop then waits to take back behind the
+inference threads. What waits to be written is bounded (`QUEUED_LINES`): past that, lines
+are dropped and counted, and a warning says how many once the stream takes lines again.
+Errors also go to stderr at once, from where they are logged, so a crash's traceback is out
+before the process ends.
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import logging.handlers
+import queue
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -41,6 +55,102 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+QUEUED_LINES = 10_000
+"""Lines that may wait to be written before new ones are dropped."""
+
+
+class _Formatted(logging.Formatter):
+    """For the writer thread's handlers: the line was formatted when it was logged."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return str(record.msg)
+
+
+class _QueueHandler(logging.handlers.QueueHandler):
+    """Formats each record into its JSON line and queues it; drops (and counts) lines while
+    the queue is full, and queues a warning with the count once there is room again."""
+
+    def __init__(self, formatter: JsonFormatter, written: list[logging.Handler]) -> None:
+        self.lines: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUED_LINES)
+        super().__init__(self.lines)
+        self.json = formatter
+        self.written = written
+        self.dropped = 0
+        self.writer = threading.Thread(target=self._write, name="sentimon-logs", daemon=True)
+        self.writer.start()
+
+    def _write(self) -> None:
+        while True:
+            record = self.lines.get()
+            try:
+                if record is None:
+                    return
+                for handler in self.written:
+                    if record.levelno >= handler.level:
+                        handler.handle(record)
+            finally:
+                self.lines.task_done()
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        line = self.json.format(record)
+        prepared = logging.makeLogRecord({"name": record.name, "levelno": record.levelno})
+        prepared.msg, prepared.levelname = line, record.levelname
+        return prepared
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        # Handler.handle holds this handler's lock: one thread at a time in here.
+        if self.dropped:
+            warning = logging.makeLogRecord(
+                {
+                    "name": "sentimon.logs",
+                    "levelno": logging.WARNING,
+                    "levelname": "WARNING",
+                    "msg": "dropped %d log lines: they came faster than the log stream took them",
+                    "args": (self.dropped,),
+                    "event": "log_lines_dropped",
+                    "dropped": self.dropped,
+                }
+            )
+            try:
+                self.queue.put_nowait(self.prepare(warning))
+            except queue.Full:
+                self.dropped += 1
+                return
+            self.dropped = 0
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Wait until every queued line is written (at most `timeout_s`)."""
+        deadline = time.monotonic() + timeout_s
+        with self.lines.all_tasks_done:
+            while self.lines.unfinished_tasks and (left := deadline - time.monotonic()) > 0:
+                self.lines.all_tasks_done.wait(left)
+
+    def close(self) -> None:
+        """Write what is queued (waiting at most 5 s for a stream nobody reads), then stop."""
+        if self.writer.is_alive():
+            self.flush()
+            try:
+                self.lines.put_nowait(None)
+            except queue.Full:
+                pass  # the stream is stuck: the thread is a daemon and ends with the process
+            else:
+                self.writer.join(timeout=1)
+        for handler in self.written:
+            handler.close()
+        super().close()
+
+
+def flush_logs(timeout_s: float = 5.0) -> None:
+    """Wait until the lines logged so far are written (tests, and before a hard exit)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _QueueHandler):
+            handler.flush(timeout_s)
+
+
 class _Below(logging.Filter):
     def __init__(self, level: int) -> None:
         super().__init__()
@@ -62,24 +172,30 @@ def configure_logging(
     formatter = JsonFormatter()
     out = logging.StreamHandler(stdout or sys.stdout)
     out.addFilter(_Below(logging.ERROR))
-    err = logging.StreamHandler(stderr or sys.stderr)
-    err.setLevel(logging.ERROR)
-    handlers: list[logging.Handler] = [out, err]
+    written: list[logging.Handler] = [out]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(
+        written.append(
             logging.handlers.RotatingFileHandler(
                 log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
             )
         )
+    for handler in written:
+        handler.setFormatter(_Formatted())
+    queued = _QueueHandler(formatter, written)
+    if log_file is None:
+        queued.addFilter(_Below(logging.ERROR))  # errors have nowhere else to go than stderr
+    err = logging.StreamHandler(stderr or sys.stderr)
+    err.setLevel(logging.ERROR)
+    err.setFormatter(formatter)
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
+    root.addHandler(queued)
+    root.addHandler(err)
     root.setLevel(level)
+    atexit.register(queued.close)
     # uvicorn's own loggers go through ours; its access log is replaced by the middleware's.
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
