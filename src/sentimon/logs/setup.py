@@ -112,13 +112,13 @@ class _QueueHandler(logging.handlers.QueueHandler):
                 }
             )
             try:
-                self.queue.put_nowait(self.prepare(warning))
+                self.lines.put_nowait(self.prepare(warning))
             except queue.Full:
                 self.dropped += 1
                 return
             self.dropped = 0
         try:
-            self.queue.put_nowait(record)
+            self.lines.put_nowait(record)
         except queue.Full:
             self.dropped += 1
 
