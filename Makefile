@@ -1,6 +1,6 @@
 # sentimon: `make run` serves the API with its monitoring stack; `make test` runs every check.
 # Both set themselves up.
-.PHONY: run setup setup-dev test test-container test-overload compose-check lint typecheck unit format model bench soak profile fuzz dashboards lock clean
+.PHONY: run setup setup-dev test test-container test-overload compose-check lint typecheck unit format model bench soak profile bench-packing fuzz dashboards lock clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -66,6 +66,11 @@ soak: setup-dev
 # bench/results/profile.md and profile.json.
 profile: setup-dev
 	$(VENV)/bin/python -m bench.profile $(PROFILE_ARGS)
+
+# Sequence packing against the served padded path, and the int8 graph's own ceiling (about
+# 5 minutes): writes bench/results/packing.md and packing.json.
+bench-packing: setup-dev
+	$(VENV)/bin/python -m bench.packing
 
 # The fuzzing test of `make test` at length: 1000 schemathesis examples per endpoint.
 fuzz: setup-dev

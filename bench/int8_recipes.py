@@ -104,7 +104,8 @@ def _graphs(model_dir: Path, work: Path, options: dict[str, Build | None]) -> di
     return graphs
 
 
-def _session(path: Path, threads: int) -> Any:
+def cpu_session(path: Path, threads: int) -> Any:
+    """An ONNX Runtime CPU session as the server opens one: `threads` threads, no spinning."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -119,7 +120,7 @@ def measure_speed(graphs: dict[str, Path], threads: int, rounds: int) -> dict[st
     rng = np.random.default_rng(0)
     ids = rng.integers(4, 50_000, size=(32, 32)).astype(np.int64)
     feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-    sessions = {name: _session(path, threads) for name, path in graphs.items()}
+    sessions = {name: cpu_session(path, threads) for name, path in graphs.items()}
     times: dict[str, list[float]] = {name: [] for name in sessions}
     for session in sessions.values():
         session.run(None, feed)
@@ -140,7 +141,7 @@ def measure_labels(graphs: dict[str, Path], cache_dir: Path, threads: int) -> di
     files = read_model_files(str(BUNDLED_MODEL_DIR), backend="onnx", max_tokens=128)
     results = {}
     for name, path in graphs.items():
-        model = OnnxModel(_session(path, threads), files.encoder, files.info)
+        model = OnnxModel(cpu_session(path, threads), files.encoder, files.info)
         scores, predictions = evaluate(model, tweets)
         served = evaluate_served(model, tweets, fp32_predictions)
         results[name] = {
