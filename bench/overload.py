@@ -20,8 +20,9 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
+from bench.goodput import Step
 from bench.probes import probe
 from bench.servers import HOST, Server, ServerSpec
 from sentimon.traffic.http import Connection, Response
@@ -57,6 +58,9 @@ class OverloadRun:
     """Median latency of one request at a time before the load."""
     recovered_ms: float
     """The same, two seconds after the load stopped."""
+    goodput: list[Step] = field(default_factory=list)
+    """The goodput search on the same server before the overload (`bench.run`): what the
+    shipped defaults, admission bound included, answer within the service level."""
 
 
 def admission_on(spec: ServerSpec) -> ServerSpec:
@@ -148,7 +152,7 @@ async def _one_at_a_time(server: Server, request: Request, n: int) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from bench.run import BenchConfig, _model_path, _servers, run_overload
+    from bench.run import BenchConfig, _model_path, _servers, _token_counts, run_overload
     from sentimon.traffic.corpus import generate_corpus
 
     parser = argparse.ArgumentParser(prog="python -m bench.overload", description=__doc__)
@@ -160,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     path = _model_path(args.model, config.work_dir)
     [spec] = [s for s in _servers(args.model, path, config) if s.name == "sentimon-onnx"]
     texts = [item.text for item in generate_corpus(config.corpus_size, seed=config.seed)]
-    result = run_overload(spec, args.model, texts, args.capacity, config)
+    tokens = _token_counts(path, texts)
+    result = run_overload(spec, args.model, texts, tokens, args.capacity, config)
     sys.stdout.write(json.dumps(asdict(result), indent=1) + "\n")
 
 

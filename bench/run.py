@@ -129,7 +129,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         fast = next((r for r in runs if r.model == name and r.server == INTERLEAVED[0]), None)
         if config.overload_s > 0 and fast is not None:
             capacity = statistics.median(w.throughput for w in fast.closed)
-            overloads.append(run_overload(group[0], name, texts, capacity, config))
+            overloads.append(run_overload(group[0], name, texts, tokens, capacity, config))
     return {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "peaks": {"threads": peaks.threads, "gops": peaks.gops},
@@ -294,7 +294,8 @@ def _run_server(
             config.open_rate,
             opened.p95_ms,
         )
-        goodput = _search_goodput(server, model, requests, tokens, config, closed)
+        hint = statistics.median(w.throughput for w in closed)
+        goodput = _search_goodput(server, model, requests, tokens, config, hint)
         return ServerRun(
             model=model,
             server=spec.name,
@@ -309,10 +310,16 @@ def _run_server(
 
 
 def run_overload(
-    spec: ServerSpec, model: str, texts: Sequence[str], capacity: float, config: BenchConfig
+    spec: ServerSpec,
+    model: str,
+    texts: Sequence[str],
+    tokens: Sequence[int],
+    capacity: float,
+    config: BenchConfig,
 ) -> OverloadRun:
-    """sentimon's defaults with the admission bound on, at 5x `capacity`, the throughput the
-    closed loop measured for them (bench.overload)."""
+    """sentimon's defaults with the admission bound on, as shipped: first its goodput (the
+    search from `capacity`, the throughput the closed loop measured with the bound off), then
+    5x `capacity` (bench.overload)."""
     spec = admission_on(spec)
     data_dir = spec.env.get("SENTIMON_DATA_DIR")
     if data_dir:
@@ -321,7 +328,9 @@ def run_overload(
     server = Server(spec, config.work_dir / "logs" / model, config.startup_timeout_s)
     try:
         requests = [Request("POST", spec.predict_path, spec.body(t)) for t in texts]
+        goodput = _search_goodput(server, model, requests, tokens, config, capacity)
         result = measure_overload(server, model, requests, capacity, config.overload_s, config.seed)
+        result.goodput = goodput
         log.info(
             "%s / %s: %.0f req/s asked, %.0f sent: %s; 429 p99 %.1f ms, admitted p95 %.0f ms",
             model,
@@ -396,8 +405,9 @@ def _run_interleaved(
             windows = closed[server.spec.name]
             # The variants differ from the defaults by a few percent, which the closed loop
             # measures in turns; the goodput search is for the defaults.
+            hint = statistics.median(w.throughput for w in windows)
             goodput = (
-                _search_goodput(server, model, requests, tokens, config, windows)
+                _search_goodput(server, model, requests, tokens, config, hint)
                 if server is servers[0]
                 else []
             )
@@ -479,12 +489,12 @@ def _search_goodput(
     requests: Sequence[Request],
     tokens: Sequence[int],
     config: BenchConfig,
-    closed: Sequence[Window],
+    closed_rps: float,
 ) -> list[Step]:
     """The highest Poisson rate this server answers within the service level (bench.goodput),
-    searched from 0.8x its closed-loop throughput. A request unanswered after 5 s counts as an
-    error (the level is p99 <= 500 ms); after each step the server works off its backlog before
-    the next."""
+    searched from 0.8x its closed-loop throughput (`closed_rps`). A request unanswered after
+    5 s counts as an error (the level is p99 <= 500 ms); after each step the server works off
+    its backlog before the next."""
     if config.goodput_steps < 1:
         return []
 
@@ -526,8 +536,7 @@ def _search_goodput(
         return step
 
     tried: list[Step] = []
-    hint = 0.8 * statistics.median(w.throughput for w in closed)
-    return search(try_rate, max(hint, 0.5), config.goodput_steps)
+    return search(try_rate, max(0.8 * closed_rps, 0.5), config.goodput_steps)
 
 
 async def _settle(server: Server, request: Request) -> None:

@@ -64,6 +64,18 @@ def run(
     }
 
 
+def overload(**changes: Any) -> dict[str, Any]:
+    """An overload row: RoBERTa-base at 5x 170 req/s."""
+    return {
+        "model": "roberta-base", "capacity_rps": 170.0, "rate": 850.0, "sent_rps": 840.0,
+        "duration_s": 10.0, "statuses": {"200": 1700, "429": 6700}, "refused_p99_ms": 31.0,
+        "refused_without_retry_after": 0, "admitted_p95_ms": 210.0, "admitted_p99_ms": 260.0,
+        "health_p95_ms": 5.0, "health_p99_ms": 9.0, "metrics_p95_ms": 20.0,
+        "metrics_p99_ms": 30.0, "rss_before_mb": 700.0, "rss_after_mb": 705.0,
+        "idle_ms": 40.0, "recovered_ms": 41.0, **changes,
+    }  # fmt: skip
+
+
 def results(
     fast_rps: list[float], open_p95: float = 15.0, fast_goodput: float = 170.0
 ) -> dict[str, Any]:
@@ -183,16 +195,7 @@ def test_a_peer_that_met_the_level_at_no_rate_is_named_so() -> None:
 
 def test_overload_targets_hold_the_refusals_and_the_admitted_to_their_limits() -> None:
     run_results = results([170.0, 160.0, 180.0])
-    run_results["overload"] = [
-        {
-            "model": "roberta-base", "capacity_rps": 170.0, "rate": 850.0, "sent_rps": 840.0,
-            "duration_s": 10.0, "statuses": {"200": 1700, "429": 6700}, "refused_p99_ms": 31.0,
-            "refused_without_retry_after": 0, "admitted_p95_ms": 210.0, "admitted_p99_ms": 260.0,
-            "health_p95_ms": 5.0, "health_p99_ms": 9.0, "metrics_p95_ms": 20.0,
-            "metrics_p99_ms": 30.0, "rss_before_mb": 700.0, "rss_after_mb": 705.0,
-            "idle_ms": 40.0, "recovered_ms": 41.0,
-        }
-    ]  # fmt: skip
+    run_results["overload"] = [overload()]
     found = {t.what: (t.measured, t.met) for t in targets(run_results)}
     m = "roberta-base at 5x capacity"
     assert found[f"{m}: 429 answered, p99"] == ("31.0 ms", True)
@@ -202,6 +205,22 @@ def test_overload_targets_hold_the_refusals_and_the_admitted_to_their_limits() -
     assert found[f"{m}: latency 2 s after"] == ("41.0 vs 40.0 ms", True)
     markdown = render_markdown(run_results)
     assert "| roberta-base | 170.0 | 850 / 840 | 1700 / 6700 / 0 | 31.0 | 210 / 260 |" in markdown
+
+
+def test_the_shipped_defaults_goodput_is_a_row_of_its_own_with_429s_as_errors() -> None:
+    run_results = results([170.0, 160.0, 180.0])
+    run_results["overload"] = [
+        overload(goodput=[step(136, 120, 180, errors=12), step(100, 90, 120)])
+    ]
+    markdown = render_markdown(run_results)
+    rows = [line for line in markdown.splitlines() if line.startswith("| sentimon-onnx-admission")]
+    assert rows == [
+        "| sentimon-onnx-admission | 100.0 | 5.0x | 3,000 | 51% | 4.5 "
+        "| 136.0: 120/180 12 err ✗, 100.0: 90/120 ✓ |"
+    ]
+    # The targets stay on the bound-off row, as the peers are measured.
+    found = {t.what: t.measured for t in targets(run_results)}
+    assert found["RoBERTa-base goodput vs tutorial"] == "8.5x"
 
 
 def test_markdown_has_one_row_per_server_with_medians() -> None:
