@@ -43,6 +43,13 @@ _COST_SMOOTHING = 0.3
 """Weight of the newest call in the service rate's average: follows a change in load within
 a few calls."""
 
+_COST_OUTLIER = 3.0
+"""A call counts in the service rate for at most this multiple of the rate before it. On two
+shared cores a worker descheduled for tens of milliseconds makes a 3 ms call look 10-40x as
+costly; taken whole, that one sample priced every queued text at several times its cost and
+refused a burst of requests at half capacity (14 at once in a soak) that the server answered
+in under 100 ms. A lasting slowdown still raises the rate by up to 60% a call."""
+
 
 @dataclass(frozen=True, slots=True)
 class CallCost:
@@ -447,4 +454,8 @@ class MicroBatcher:
     def _observe_cost(self, seconds: float, texts: int) -> None:
         sample = seconds / self._shape.of(1, texts)
         scale = self._scale
-        self._scale = sample if scale is None else scale + _COST_SMOOTHING * (sample - scale)
+        if scale is None:
+            self._scale = sample
+            return
+        sample = min(sample, _COST_OUTLIER * scale)
+        self._scale = scale + _COST_SMOOTHING * (sample - scale)

@@ -474,6 +474,49 @@ async def test_with_a_wait_bound_a_batch_is_no_longer_than_the_bound_at_the_meas
     await batcher.close()
 
 
+class StallingModel(FixedCostModel):
+    """`FixedCostModel` whose next call also sleeps `stall_s` (a descheduled worker)."""
+
+    stall_s = 0.0
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        stall, self.stall_s = self.stall_s, 0.0
+        time.sleep(stall)
+        return super().infer(ids)
+
+
+async def test_one_stalled_call_does_not_refuse_what_the_server_can_serve(
+    metrics: Metrics,
+) -> None:
+    model = StallingModel(fixed_s=0.005, per_text_s=0.002)
+    batcher = await calibrated(model, metrics, 8)
+    model.stall_s = 0.3  # one call about 40x its cost
+    await batcher.predict(["stalled"])
+    # Eight texts at once are one call of about 21 ms: all within the 100 ms bound. Priced at
+    # the stalled call's cost, the third would already have been refused.
+    texts = [f"t{i}" for i in range(8)]
+    outcomes = await asyncio.gather(*(batcher.predict([t]) for t in texts), return_exceptions=True)
+    assert outcomes == [[fake_prediction(t)] for t in texts]
+    await batcher.close()
+
+
+async def test_a_lasting_slowdown_still_raises_the_price_within_a_few_calls(
+    metrics: Metrics,
+) -> None:
+    model = FixedCostModel(fixed_s=0.002, per_text_s=0.002)
+    batcher = await calibrated(model, metrics, 8)
+    model.fixed_s, model.per_text_s = 0.02, 0.02  # ten times slower from now on
+    for i in range(8):
+        await batcher.predict([f"slow {i}"])
+    # A 100 ms bound now holds about 4 texts ahead of a newcomer, not 40.
+    outcomes = await asyncio.gather(
+        *(batcher.predict([f"t{i}"]) for i in range(16)), return_exceptions=True
+    )
+    refused = [o for o in outcomes if isinstance(o, Overloaded)]
+    assert 6 <= len(refused) <= 14
+    await batcher.close()
+
+
 async def test_a_failed_calibration_leaves_admission_counting_per_text(
     metrics: Metrics, caplog: pytest.LogCaptureFixture
 ) -> None:
