@@ -23,7 +23,7 @@ from bench.peers import PEERS
 from bench.report import render_chart, render_markdown, update_readme
 from bench.run import MODELS, BenchConfig, run_benchmark
 from sentimon.model.cpu import describe_cpu, detect_int8, read_cpuinfo
-from sentimon.model.int8 import recipe_for
+from sentimon.model.int8 import RECIPE
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
 def describe_machine() -> dict[str, Any]:
     cpu = describe_cpu(read_cpuinfo()) or platform.processor() or "unknown CPU"
     int8 = detect_int8()
-    recipe = recipe_for(int8)
+    recipe = RECIPE
     mem_kib = next(
         int(line.split()[1])
         for line in Path("/proc/meminfo").read_text().splitlines()

@@ -5,9 +5,9 @@ For each option: labels on the bundled model's 840 held-out tweets against fp32 
 on the RoBERTa-base-shaped model (batch 32 x 32 tokens, 2 threads, rounds interleaved so
 every option sees the same machine, median), relative to the first option. Options:
 
-- recipe 4 with 8-bit weights (what CPUs with VNNI get; clipped by the 16-bit pair sums of
-  CPUs without),
-- recipe 4-w7: the same with 7-bit weights (what CPUs without VNNI get),
+- recipe 4 with 8-bit weights (what CPUs with VNNI got before recipe 5; clipped by the 16-bit
+  pair sums of CPUs without),
+- recipe 4-w7: the same with 7-bit weights (what CPUs without VNNI got),
 - recipe 4's 8-bit integers with the weights stored as uint8 (offset by 128), which ONNX
   Runtime multiplies in its u8 x u8 kernels: never clipped, slower,
 - fp32.
@@ -37,8 +37,9 @@ from sentimon.model.build.int8_trade_off import RecipeResult
 from sentimon.model.build.pipeline import load_splits
 from sentimon.model.cpu import CpuInt8, describe_cpu, detect_int8, read_cpuinfo
 from sentimon.model.hf_files import read_model_files
-from sentimon.model.int8 import RECIPES, quantize_int8
-from sentimon.model.onnx_backend import OnnxModel, model_file, prepare
+from sentimon.model.int8 import RECIPE_4, RECIPE_4_W7, Int8Recipe, quantize_int8
+from sentimon.model.onnx_backend import OnnxModel
+from sentimon.model.onnx_export import model_file, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 Build = Callable[[Path, Path], None]
@@ -75,19 +76,19 @@ def as_uint8_weights(model: Any) -> None:
 def _options(cpu: CpuInt8) -> dict[str, Build | None]:
     import onnx
 
-    def recipe(name: str) -> Build:
-        return lambda fp32, out: quantize_int8(fp32, out, RECIPES[name])
+    def recipe(chosen: Int8Recipe) -> Build:
+        return lambda fp32, out: quantize_int8(fp32, out, chosen)
 
     def uint8(fp32: Path, out: Path) -> None:
-        quantize_int8(fp32, out, RECIPES["vnni"])
+        quantize_int8(fp32, out, RECIPE_4)
         model = onnx.load(str(out))
         as_uint8_weights(model)
         onnx.save(model, str(out))
 
     clipped = "" if cpu.exact_u8s8 else ", clipped by 16-bit pair sums here"
     return {
-        f"8-bit weights (recipe 4{clipped})": recipe("vnni"),
-        "7-bit weights (recipe 4-w7)": recipe("no-vnni"),
+        f"8-bit weights (recipe 4{clipped})": recipe(RECIPE_4),
+        "7-bit weights (recipe 4-w7)": recipe(RECIPE_4_W7),
         "8-bit weights stored as uint8 (recipe 4's integers, u8 x u8 kernels)": uint8,
         "fp32 (no quantization)": None,
     }

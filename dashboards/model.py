@@ -322,9 +322,10 @@ def build(th: Thresholds) -> model.Dashboard:
             "Model info",
             Doc(
                 "The model each instance serves: name, revision, backend, and for int8 the "
-                "recipe and the CPU's int8 kernel it was chosen for (sentiment_model_info).",
-                "Not the model you deployed, or instances disagreeing. Instances on CPUs "
-                "with and without VNNI run different int8 recipes (4 and 4-w7) by design.",
+                "recipe and the CPU's int8 kernel (sentiment_model_info).",
+                "Not the model you deployed, or instances disagreeing on the model or the "
+                "recipe. The int8 kernel may differ between instances (CPUs with and without "
+                "VNNI): recipe 5 computes the same results on both, only slower without.",
             ),
             "none",
             [Q('sentiment_model_info{job="$job"}', instant=True, table=True)],

@@ -115,6 +115,7 @@ async def _start(service: SentimentService, model: SentimentModel | None) -> Non
             "revision": info.revision,
             "backend": info.backend,
             "labels": list(info.labels),
+            "packed": info.packed,
             **(
                 {"int8_recipe": info.int8.recipe, "int8_kernel": info.int8.kernel}
                 if info.int8

@@ -34,11 +34,16 @@ class Settings(BaseSettings):
     (PyTorch)."""
 
     onnx_precision: Literal["int8", "fp32"] = "int8"
-    """ONNX weights: `int8` (8-bit weights on CPUs with VNNI, 7-bit on others; `GET /info`
-    says which) or `fp32`."""
+    """ONNX weights: `int8` (recipe 5, the same answers on every CPU; `GET /info` says which)
+    or `fp32`."""
+
+    sequence_packing: bool = True
+    """ONNX backend, BERT and RoBERTa families: run each batch as one model call, its texts
+    packed end to end in rows of 64 tokens, each attending only to itself; false: padded
+    calls, sorted and cut by length (other models always)."""
 
     cache_dir: Path = Path("~/.cache/sentimon")
-    """Where ONNX exports are cached, per model, revision and int8 recipe."""
+    """Where ONNX exports are cached, per model, revision, layout and int8 recipe."""
 
     num_threads: int = Field(default=0, ge=0, le=256)
     """Threads for inference; 0: the CPUs this process may use (a container's CPU limit, from

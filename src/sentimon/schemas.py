@@ -135,11 +135,13 @@ class ReadyOut(BaseModel):
 
 
 class Int8Out(BaseModel):
-    """The int8 recipe serving, chosen at start for this CPU's int8 kernel."""
+    """The int8 recipe serving, and this CPU's int8 kernel."""
 
-    recipe: str = Field(description="`4` (8-bit weights) or `4-w7` (7-bit weights).")
+    recipe: str = Field(description="`5`: the same on every CPU.")
     weight_bits: int
-    cpu_class: str = Field(description="`vnni` or `no-vnni`: the CPU class it was chosen for.")
+    cpu_class: str = Field(
+        description="`vnni` or `no-vnni`: whether this CPU's int8 kernel sums in 32 bits."
+    )
     kernel: str = Field(description="ONNX Runtime's int8 kernel here: `avx512-vnni`, `avx2`...")
     description: str
 
@@ -189,6 +191,10 @@ class InfoOut(BaseModel):
     labels: list[str]
     max_tokens: int
     int8: Int8Out | None = Field(description="Set when the backend is ONNX int8.")
+    packed: bool = Field(
+        description="Whether a batch runs as one model call with its texts packed into rows "
+        "(`SENTIMON_SEQUENCE_PACKING`, ONNX backend, BERT and RoBERTa families)."
+    )
     drift: DriftOut
     limits: dict[str, int | float]
 

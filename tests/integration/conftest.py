@@ -21,13 +21,12 @@ def bundled_profile_for_this_cpu(folder: Path) -> Path:
     from sentimon.drift.reference import PROFILE_FILE, load_profile
     from sentimon.drift.text import fit_basis
     from sentimon.model.build.pipeline import EVAL_DOMAIN, load_splits
-    from sentimon.model.cpu import detect_int8
-    from sentimon.model.int8 import recipe_for
+    from sentimon.model.int8 import RECIPE
     from sentimon.model.loader import load_model
 
     packaged = BUNDLED_MODEL_DIR / PROFILE_FILE
     profile = load_profile(packaged)
-    kind = recipe_for(detect_int8()).cache_key
+    kind = f"int8-{RECIPE.id}"
     if kind in profile.text:
         return packaged
     model = load_model(Settings())

@@ -214,6 +214,7 @@ def test_health_ready_and_info(client: TestClient) -> None:
         "labels": ["negative", "neutral", "positive"],
         "max_tokens": 128,
         "int8": None,
+        "packed": False,
         "drift": NO_PROFILE,
         "limits": {
             "max_text_chars": 280,

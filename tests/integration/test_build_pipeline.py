@@ -22,7 +22,7 @@ from sentimon.model.build.pipeline import BuildConfig, build_model
 from sentimon.model.build.sources import PinnedPackage, SourceError, sha256_of
 from sentimon.model.build.train import TrainConfig
 from sentimon.model.cpu import detect_int8
-from sentimon.model.int8 import recipe_for
+from sentimon.model.int8 import RECIPE
 from sentimon.model.transformers_backend import TransformersModel
 from tests.tiny_models import build_tiny_bert_encoder
 
@@ -129,12 +129,12 @@ def test_build_writes_a_servable_documented_model(pinned: Path, tmp_path: Path) 
     assert f"# {pipeline.MODEL_NAME} ({meta['revision']})" in card
     tweets = meta["metrics"]["test"]["tweets"]
     assert f"accuracy {tweets['accuracy']:.3f}, macro-F1 {tweets['macro_f1']:.3f}" in card
-    # A build measures the int8 recipe of the CPU it runs on, and only that one.
+    # A build measures the int8 recipe as it serves, on the CPU it runs on.
     here = detect_int8()
     assert meta["int8"]["backend"] == "onnx-int8"
-    assert list(meta["int8"]["by_cpu_class"]) == [here.cpu_class]
-    int8 = meta["int8"]["by_cpu_class"][here.cpu_class]
-    assert int8["recipe_version"] == recipe_for(here).id and int8["int8_kernel"] == here.kernel
+    int8 = meta["int8"]["measured"]
+    assert int8["recipe_version"] == RECIPE.id and int8["int8_kernel"] == here.kernel
+    assert int8["packed"] is True
     assert int8["test"]["n"] == counts["test"]
     assert 0 <= int8["same_label_as_fp32"] <= 1
     assert "## Served in int8 (the default backend)" in card

@@ -122,13 +122,14 @@ def test_metrics_pass_promtool_lint(server: Server) -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
-def test_the_int8_recipe_for_this_cpu_is_reported_everywhere(server: Server) -> None:
+def test_the_int8_recipe_and_packing_are_reported_everywhere(server: Server) -> None:
     from sentimon.model.cpu import detect_int8
-    from sentimon.model.int8 import recipe_for
+    from sentimon.model.int8 import RECIPE as recipe
 
     cpu = detect_int8()
-    recipe = recipe_for(cpu)
-    assert httpx.get(f"{server.url}/info").json()["int8"] == {
+    info = httpx.get(f"{server.url}/info").json()
+    assert info["packed"] is True
+    assert info["int8"] == {
         "recipe": recipe.id,
         "weight_bits": recipe.weight_bits,
         "cpu_class": cpu.cpu_class,
@@ -143,11 +144,13 @@ def test_the_int8_recipe_for_this_cpu_is_reported_everywhere(server: Server) -> 
     lines = [json.loads(line) for line in server.log_file.read_text().splitlines()]
     [chosen] = [line for line in lines if line.get("event") == "int8_recipe"]
     assert chosen["message"] == (
-        f"int8 recipe {recipe.id} ({recipe.weight_bits}-bit weights) for this CPU: {cpu.explain()}"
+        f"int8 recipe {recipe.id} ({recipe.weight_bits}-bit weights, the same integers on every "
+        f"CPU); here {cpu.explain()}"
     )
     assert (chosen["int8_recipe"], chosen["int8_kernel"]) == (recipe.id, cpu.kernel)
     [ready] = [line for line in lines if line.get("event") == "ready"]
     assert (ready["int8_recipe"], ready["int8_kernel"]) == (recipe.id, cpu.kernel)
+    assert ready["packed"] is True
 
 
 def test_logs_are_json_lines_with_request_ids_in_stdout_and_file(server: Server) -> None:

@@ -9,9 +9,11 @@ queue is counted as the few full calls it will run in; recent calls scale that s
 the machine gives now. When an inference worker is free, a collector task takes what is
 queued, waiting at most `max_wait_s` (counted from the oldest text) for a batch to fill up to
 `max_batch_size` (fewer where the wait bound is set and a full batch would take longer than
-it at the measured cost), and hands it to that worker. There the texts are tokenized, sorted
-by length and cut into model calls that respect the token budget and never pad more than
-`max_padding_ratio` times the real tokens. Each call's results go to their callers as soon as
+it at the measured cost), and hands it to that worker. There the texts are tokenized and cut
+into model calls: a model that packs texts into rows (`ModelInfo.packed`) takes the batch in
+one call within the token budget; otherwise the texts are sorted by length and cut into calls
+that respect the token budget and never pad more than `max_padding_ratio` times the real
+tokens. Each call's results go to their callers as soon as
 it is done; a failed call fails every caller in it; callers that gave up before their batch
 ran are skipped. While the workers are busy the next batch accumulates, so batches grow with
 load. Never on the event loop.
@@ -25,7 +27,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -34,7 +36,8 @@ import numpy.typing as npt
 
 from sentimon.errors import InferenceFailed, InferenceTimeout, ModelNotReady, Overloaded
 from sentimon.metrics.definitions import Metrics
-from sentimon.model.base import Prediction, SentimentModel, to_prediction
+from sentimon.model.base import ModelInfo, Prediction, SentimentModel, to_prediction
+from sentimon.model.packing import packed_tokens
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ class CallCost:
 class BatchLimits:
     max_batch_size: int = 32
     max_batch_tokens: int = 4096
-    """Most tokens in one model call, padding included."""
+    """Most tokens in one model call, padding included (a packed call's: its texts')."""
     max_wait_s: float = 0.002
     max_padding_ratio: float = 1.25
     """A model call's padded tokens may be at most this multiple of its real tokens."""
@@ -98,18 +101,39 @@ def plan_calls(lengths: Sequence[int], limits: BatchLimits) -> list[list[int]]:
     Padding cost is judged on the sorted order: a call ends where adding the next (longer)
     text would push its padded size past the token budget or the padding ratio.
     """
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+
+    def full(size: int, real: int, n: int) -> bool:
+        padded = n * (size + 1)  # sorted: the newcomer is the widest row
+        return (
+            size >= limits.max_batch_size
+            or padded > limits.max_batch_tokens
+            or padded > limits.max_padding_ratio * (real + n)
+        )
+
+    return _cut(sorted(range(len(lengths)), key=lambda i: lengths[i]), lengths, full)
+
+
+def plan_packed_calls(lengths: Sequence[int], limits: BatchLimits) -> list[list[int]]:
+    """Cut indices, in order, into packed model calls within the size and token limits: one
+    call unless the batch is larger than they allow."""
+
+    def full(size: int, real: int, n: int) -> bool:
+        return size >= limits.max_batch_size or real + n > limits.max_batch_tokens
+
+    return _cut(range(len(lengths)), lengths, full)
+
+
+def _cut(
+    order: Iterable[int], lengths: Sequence[int], full: Callable[[int, int, int], bool]
+) -> list[list[int]]:
+    """Indices in `order` into calls, a new one wherever `full(texts in the call, its real
+    tokens, the next text's tokens)` says the next text does not fit."""
     calls: list[list[int]] = []
     current: list[int] = []
     real = 0
     for i in order:
         n = lengths[i]
-        padded = n * (len(current) + 1)  # sorted: the newcomer is the widest row
-        if current and (
-            len(current) >= limits.max_batch_size
-            or padded > limits.max_batch_tokens
-            or padded > limits.max_padding_ratio * (real + n)
-        ):
+        if current and full(len(current), real, n):
             calls.append(current)
             current, real = [], 0
         current.append(i)
@@ -117,6 +141,18 @@ def plan_calls(lengths: Sequence[int], limits: BatchLimits) -> list[list[int]]:
     if current:
         calls.append(current)
     return calls
+
+
+def call_planner(
+    info: ModelInfo,
+) -> Callable[[Sequence[int], BatchLimits], list[list[int]]]:
+    """How a batch of texts of these lengths is cut into this model's calls."""
+    return plan_packed_calls if info.packed else plan_calls
+
+
+def call_tokens(info: ModelInfo, lengths: Sequence[int]) -> int:
+    """Tokens a call of texts this long computes, padding included."""
+    return packed_tokens(lengths) if info.packed else max(lengths) * len(lengths)
 
 
 class MicroBatcher:
@@ -151,7 +187,9 @@ class MicroBatcher:
         whole)."""
         self._batch_ends: dict[asyncio.Task[None], float] = {}
         """When each running model call should end, at the service rate when it started."""
+        self._info = model.info
         self._labels = model.info.labels
+        self._plan = call_planner(model.info)
         self._queue: deque[_Item] = deque()
         self._admitted = 0
         self._wakeup = asyncio.Event()
@@ -418,7 +456,7 @@ class MicroBatcher:
             ids = self._model.tokenize([item.text for item in items])
         m.tokenization.observe(time.perf_counter() - started)
         mark = started
-        for call in plan_calls([len(row) for row in ids], self._limits):
+        for call in self._plan([len(row) for row in ids], self._limits):
             rows = [ids[i] for i in call]
             results: list[Prediction | BaseException]
             try:
@@ -439,12 +477,13 @@ class MicroBatcher:
                 log.exception("inference failed for a call of %d texts", len(rows))
                 results = [InferenceFailed(f"inference failed ({type(exc).__name__})")] * len(rows)
             else:
-                width = max(len(row) for row in rows)
+                lengths = [len(row) for row in rows]
+                computed = call_tokens(self._info, lengths)
                 m.batch_size.observe(len(rows))
-                m.batch_tokens.observe(width * len(rows))
-                m.padding_ratio.observe(width * len(rows) / sum(len(row) for row in rows))
-                for row in rows:
-                    m.input_tokens.observe(len(row))
+                m.batch_tokens.observe(computed)
+                m.padding_ratio.observe(computed / sum(lengths))
+                for n in lengths:
+                    m.input_tokens.observe(n)
             # Worker time per text, tokenizing included, known before the callers are answered.
             now = time.perf_counter()
             self._observe_cost(now - mark, len(rows))

@@ -73,14 +73,14 @@ def int8(
         Path, typer.Option(help="Where the pinned packages are downloaded and unpacked.")
     ] = Path(".cache/build"),
 ) -> None:
-    """Re-measure the int8 backend on the held-out tweets, on this CPU, and rewrite its CPU
-    class's figures in the card (the other class's figures stay)."""
+    """Re-measure the int8 backend on the held-out tweets, on this CPU, and rewrite its
+    figures in the card (the same integers serve on every CPU)."""
     from sentimon.model.build.pipeline import refresh_int8
 
-    cpu_class, result = refresh_int8(model_dir, cache_dir)
+    result = refresh_int8(model_dir, cache_dir)
     served = result["served"]
     Console().print(
-        f"recipe {result['recipe_version']} for {cpu_class} CPUs, on {result['measured_on']}: "
+        f"recipe {result['recipe_version']}, on {result['measured_on']}: "
         f"same label as fp32 {result['same_label_as_fp32']:.1%} (served: "
         f"{served['same_label_mean']:.1%} on average, {served['same_label_min']:.1%} at "
         f"worst), accuracy {result['test']['accuracy']:.3f}"
@@ -214,7 +214,7 @@ def prepare(
 ) -> None:
     """Export the model to ONNX and quantize it for every CPU class (VNNI and not) into the
     cache, so `sentimon serve` starts without writing: what the image runs at build time."""
-    from sentimon.model.onnx_backend import prepare_all
+    from sentimon.model.onnx_export import prepare_all
 
     settings = settings_from(
         model=model, model_revision=model_revision, cache_dir=cache_dir, max_tokens=max_tokens

@@ -13,6 +13,9 @@ def serve(
     model_revision: Annotated[str | None, flag("model_revision", "--model-revision")] = None,
     backend: Annotated[str | None, flag("backend", "--backend")] = None,
     onnx_precision: Annotated[str | None, flag("onnx_precision", "--onnx-precision")] = None,
+    sequence_packing: Annotated[
+        bool | None, flag("sequence_packing", "--sequence-packing/--no-sequence-packing")
+    ] = None,
     cache_dir: Annotated[Path | None, flag("cache_dir", "--cache-dir")] = None,
     host: Annotated[str | None, flag("host", "--host")] = None,
     port: Annotated[int | None, flag("port", "--port")] = None,
@@ -89,6 +92,7 @@ def serve(
         model_revision=model_revision,
         backend=backend,
         onnx_precision=onnx_precision,
+        sequence_packing=sequence_packing,
         cache_dir=cache_dir,
         host=host,
         port=port,

@@ -47,10 +47,10 @@ Array = npt.NDArray[np.float64]
 
 def embedding_kind(info: ModelInfo) -> str:
     """Which arithmetic computes the served embeddings: `fp32` (PyTorch or ONNX fp32) or
-    `int8-<recipe cache key>`, e.g. `int8-4-w7-no-vnni`."""
+    `int8-<recipe>`, e.g. `int8-5` (the same integers on every CPU)."""
     if info.int8 is None:
         return "fp32"
-    return f"int8-{info.int8.recipe}-{info.int8.cpu_class}"
+    return f"int8-{info.int8.recipe}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -184,7 +184,7 @@ def build_metrics(
         ),
         batch_tokens=Histogram(
             "sentiment_batch_tokens",
-            "Tokens per model call, padding included.",
+            "Tokens per model call, padding included (packed: rows times their width).",
             buckets=BATCH_TOKEN_BUCKETS,
             registry=registry,
         ),
@@ -201,8 +201,8 @@ def build_metrics(
         ),
         model_info=Gauge(
             "sentiment_model_info",
-            "The model being served (value is always 1); for int8, the recipe and the CPU's "
-            "int8 kernel it was chosen for.",
+            "The model being served (value is always 1); for int8, the recipe and this CPU's "
+            "int8 kernel.",
             ["model", "revision", "backend", "int8_recipe", "int8_kernel"],
             registry=registry,
         ),

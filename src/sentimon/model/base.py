@@ -23,13 +23,13 @@ class Prediction:
 
 @dataclass(frozen=True, slots=True)
 class Int8Info:
-    """Which int8 recipe serves and why: the CPU's int8 kernel decides (`sentimon.model.cpu`)."""
+    """Which int8 recipe serves, and on which int8 kernel (`sentimon.model.cpu`)."""
 
     recipe: str
-    """`4` (8-bit weights) or `4-w7` (7-bit weights)."""
+    """`5` (`sentimon.model.int8.RECIPE`, the same on every CPU)."""
     weight_bits: int
     cpu_class: str
-    """`vnni` or `no-vnni`: the CPU class the recipe was chosen for."""
+    """`vnni` or `no-vnni`: whether this CPU's int8 kernel sums products in 32 bits."""
     kernel: str
     """ONNX Runtime's int8 kernel on this CPU: `avx512-vnni`, `avx2`, ..."""
     description: str
@@ -47,6 +47,9 @@ class ModelInfo:
     source: str
     int8: Int8Info | None = None
     """Set when the ONNX backend serves int8."""
+    packed: bool = False
+    """The backend packs a call's texts end to end into rows (`sentimon.model.packing`), so
+    the batcher runs a batch as one call instead of cutting it into padded ones."""
 
 
 class SentimentModel(Protocol):

@@ -38,6 +38,7 @@ def load_model(settings: Settings) -> SentimentModel:
                 precision=settings.onnx_precision,
                 cache_dir=settings.cache_dir.expanduser(),
                 threads=_threads_per_worker(settings),
+                packing=settings.sequence_packing,
             )
         import torch
 

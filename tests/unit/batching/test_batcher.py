@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 import random
 import re
 import threading
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sentimon.batching.batcher import BatchLimits, MicroBatcher, plan_calls
+from sentimon.batching.batcher import BatchLimits, MicroBatcher, plan_calls, plan_packed_calls
 from sentimon.errors import InferenceFailed, InferenceTimeout, ModelNotReady, Overloaded
 from sentimon.metrics.definitions import Metrics, build_metrics
 from tests.fakes import BlockingModel, FailingModel, FakeModel, fake_embedding, fake_prediction
@@ -56,6 +57,36 @@ def test_plan_sorts_by_length_and_respects_every_limit() -> None:
 
 def test_a_text_longer_than_the_budget_runs_alone() -> None:
     assert plan_calls([500, 5], BatchLimits(max_batch_tokens=100)) == [[1], [0]]
+
+
+def test_a_packed_batch_is_one_call_unless_it_passes_a_limit() -> None:
+    lengths = [10, 3, 10, 4, 9, 30, 4, 10]
+    assert plan_packed_calls(lengths, BatchLimits()) == [list(range(8))]
+    limits = BatchLimits(max_batch_size=3, max_batch_tokens=40)
+    assert plan_packed_calls(lengths, limits) == [[0, 1, 2], [3, 4], [5, 6], [7]]
+    assert plan_packed_calls([500, 5], BatchLimits(max_batch_tokens=100)) == [[0], [1]]
+
+
+class PackingModel(FakeModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self._info = dataclasses.replace(self._info, packed=True)
+
+
+async def test_a_packing_model_gets_a_batch_of_mixed_lengths_in_one_call(
+    metrics: Metrics, registry: CollectorRegistry
+) -> None:
+    model = PackingModel()
+    batcher = make(model, metrics, BatchLimits(max_batch_size=4, max_wait_s=1.0))
+    batcher.start()
+    texts = ["short", "a much longer text than the short one", "mid length text", "two words"]
+    results = await asyncio.gather(*(batcher.predict([t]) for t in texts))
+    assert model.infer_calls == [4]  # padded, these lengths (3, 10, 5, 4) would be 3 calls
+    assert [r[0] for r in results] == [fake_prediction(t) for t in texts]
+    sample = registry.get_sample_value
+    assert sample("sentiment_batch_tokens_sum") == 22  # one row of 64 holds all 22 tokens
+    assert sample("sentiment_padding_ratio_sum") == 1.0
+    await batcher.close()
 
 
 async def test_a_full_batch_is_one_call(metrics: Metrics, registry: CollectorRegistry) -> None:

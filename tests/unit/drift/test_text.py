@@ -85,8 +85,10 @@ def test_a_profile_keeps_its_bases_through_the_file(tmp_path: Path) -> None:
 def test_the_embedding_kind_names_the_arithmetic() -> None:
     info = FakeModel().info
     assert embedding_kind(info) == "fp32"
-    int8 = Int8Info("4-w7", 7, "no-vnni", "avx2", "7-bit weights")
-    assert embedding_kind(dataclasses.replace(info, int8=int8)) == "int8-4-w7-no-vnni"
+    int8 = Int8Info("5", 7, "no-vnni", "avx2", "7-bit weights")
+    assert embedding_kind(dataclasses.replace(info, int8=int8)) == "int8-5"
+    on_vnni = dataclasses.replace(int8, cpu_class="vnni", kernel="avx512-vnni")
+    assert embedding_kind(dataclasses.replace(info, int8=on_vnni)) == "int8-5"
     assert isinstance(info, ModelInfo)
 
 

@@ -1,4 +1,4 @@
-"""The committed model card states the int8 recipes the backend really uses, per CPU class."""
+"""The committed model card states the int8 recipe the backend really uses."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ from dataclasses import asdict
 from sentimon.config import BUNDLED_MODEL_DIR
 from sentimon.model.build.card import render_card
 from sentimon.model.build.int8_trade_off import TRADE_OFFS
-from sentimon.model.int8 import RECIPES
+from sentimon.model.int8 import RECIPE
 
 
-def test_card_names_each_cpu_class_recipe_and_its_trade_off() -> None:
+def test_card_names_the_served_recipe_and_its_trade_offs() -> None:
     int8 = json.loads((BUNDLED_MODEL_DIR / "sentimon.json").read_text())["int8"]
-    assert int8["by_cpu_class"], "no int8 figures"
-    for cpu_class, figures in int8["by_cpu_class"].items():
-        recipe = RECIPES[cpu_class]
-        assert figures["recipe_version"] == recipe.id
-        assert figures["weight_bits"] == recipe.weight_bits
-        assert figures["recipe"] == recipe.description
-        assert figures["measured_on"]
+    figures = int8["measured"]
+    assert figures["recipe_version"] == RECIPE.id
+    assert figures["weight_bits"] == RECIPE.weight_bits
+    assert figures["recipe"] == RECIPE.description
+    assert figures["packed"] is True
+    assert figures["measured_on"]
     expected = {name: asdict(t) for name, t in TRADE_OFFS.items()}
     assert int8["trade_off"] == json.loads(json.dumps(expected))
 

@@ -1,9 +1,9 @@
-"""The int8 recipes: what each computes on this CPU, that the one chosen here never clips, and
-that no row depends on another in the per-token part.
+"""The int8 recipes: what each computes on this CPU, that the served one (5) never clips, and
+that no row depends on another in the per-token part (all of recipe 5).
 
 Every check of the arithmetic compares ONNX Runtime's output with an exact numpy reference of
-the same integers, so the tests hold on any CPU: on one without VNNI the loader's recipe has
-7-bit weights, on one with VNNI 8-bit weights, and both must be exact there.
+the same integers, so the tests hold on any CPU: recipe 5's 7-bit weights must be exact on
+every int8 kernel, and recipe 4's 8-bit weights (measured against) exact only with VNNI.
 """
 
 from __future__ import annotations
@@ -17,19 +17,20 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from sentimon.model.cpu import CpuInt8, detect_int8
+from sentimon.model.cpu import detect_int8
 from sentimon.model.int8 import (
-    RECIPES,
+    RECIPE,
+    RECIPE_4,
+    RECIPE_4_W7,
     Int8Recipe,
     down_projections,
     quantize_int8,
     quantize_per_token,
-    recipe_for,
+    weight_products,
 )
 
 K, N = 64, 16
 HERE = detect_int8()
-CHOSEN = recipe_for(HERE)
 
 
 def graph(
@@ -98,7 +99,8 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 2e-5) -
 
 
 def recipe_graph(recipe: Int8Recipe, w: np.ndarray, up: np.ndarray, tmp: Path) -> bytes:
-    """The two-MatMul graph through the whole recipe: "down" per token, "up" dynamic."""
+    """The two-MatMul graph through the whole recipe: "down" per token, "up" per token too
+    (recipe 5) or dynamic (recipe 4)."""
     onnx.save(graph(w, up), str(tmp / "fp32.onnx"))
     quantize_int8(tmp / "fp32.onnx", tmp / "int8.onnx", recipe)
     return (tmp / "int8.onnx").read_bytes()
@@ -110,23 +112,24 @@ def loud(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return (rng.uniform(0.9, 1.0, size=shape) * 5).astype(np.float32)
 
 
-def test_only_projections_to_a_narrower_width_are_picked() -> None:
+def test_recipe_4_picks_only_projections_to_a_narrower_width_and_recipe_5_every_weight() -> None:
     weight = np.zeros((K, N), np.float32)
     assert down_projections(graph(weight)) == {"down"}
+    assert weight_products(graph(weight)) == {"down": (K, N), "up": (N, K)}
 
 
-def test_each_cpu_class_gets_its_recipe() -> None:
-    assert recipe_for(CpuInt8("avx512-vnni", "vnni")) == RECIPES["vnni"]
-    assert recipe_for(CpuInt8("avx2", "no-vnni")) == RECIPES["no-vnni"]
-    assert (RECIPES["vnni"].id, RECIPES["vnni"].weight_bits) == ("4", 8)
-    assert (RECIPES["no-vnni"].id, RECIPES["no-vnni"].weight_bits) == ("4-w7", 7)
-    assert RECIPES["no-vnni"].cache_key == "int8-4-w7-no-vnni"
+def test_one_recipe_serves_every_cpu_in_one_cached_file() -> None:
+    assert (RECIPE.id, RECIPE.weight_bits, RECIPE.per_token) == ("5", 7, "all")
+    assert RECIPE.cache_key == "int8-5"
+    assert (RECIPE_4.weight_bits, RECIPE_4_W7.weight_bits) == (8, 7)
 
 
 @pytest.mark.parametrize("inputs", ["normal", "loud"])
-def test_the_recipe_chosen_here_computes_its_promised_arithmetic(
-    inputs: str, tmp_path: Path
+@pytest.mark.parametrize("recipe", [RECIPE, RECIPE_4_W7], ids=lambda r: r.id)
+def test_seven_bit_recipes_compute_their_promised_arithmetic_on_any_cpu(
+    recipe: Int8Recipe, inputs: str, tmp_path: Path
 ) -> None:
+    """Recipe 5: both products per token; recipe 4-w7: the second one dynamic."""
     rng = np.random.default_rng(0)
     w = rng.normal(size=(K, N)).astype(np.float32)
     up = rng.normal(size=(N, K)).astype(np.float32)
@@ -137,10 +140,11 @@ def test_the_recipe_chosen_here_computes_its_promised_arithmetic(
         x = rng.normal(size=(3, 5, K)).astype(np.float32)
         x[1, 2] *= 50  # one loud token
         x[2, 4] = 0  # and a silent one
-    y, z = run(recipe_graph(CHOSEN, w, up, tmp_path), x)
-    assert_close(y, per_token_reference(x, w, CHOSEN.weight_max), rtol=2e-5)
-    # The dynamic part is checked on the per-token part's actual output, its real input.
-    assert_close(z, dynamic_reference(y, up, CHOSEN.weight_max), rtol=2e-5)
+    y, z = run(recipe_graph(recipe, w, up, tmp_path), x)
+    assert_close(y, per_token_reference(x, w, 64), rtol=2e-5)
+    # The second product is checked on the first one's actual output, its real input.
+    second = per_token_reference if recipe.per_token == "all" else dynamic_reference
+    assert_close(z, second(y, up, 64), rtol=2e-5)
     if inputs == "normal":
         exact = x @ w
         assert np.abs(y - exact).max() <= 0.03 * np.abs(exact).max()
@@ -152,9 +156,11 @@ def test_seven_bit_weights_are_exact_on_every_cpu(tmp_path: Path) -> None:
     w, up = np.abs(rng.normal(size=(K, N))) + 1, np.abs(rng.normal(size=(N, K))) + 1
     w, up = w.astype(np.float32), up.astype(np.float32)
     x = loud(rng, (4, 6, K))
-    y, z = run(recipe_graph(RECIPES["no-vnni"], w, up, tmp_path), x)
+    y, z = run(recipe_graph(RECIPE_4_W7, w, up, tmp_path), x)
     assert_close(y, per_token_reference(x, w, 64), rtol=2e-5)
     assert_close(z, dynamic_reference(y, up, 64), rtol=2e-5)
+    y, z = run(recipe_graph(RECIPE, w, up, tmp_path), x)
+    assert_close(z, per_token_reference(y, up, 64), rtol=2e-5)
 
 
 @pytest.mark.skipif(
@@ -168,27 +174,29 @@ def test_eight_bit_weights_clip_exactly_where_the_cpu_class_says(tmp_path: Path)
     w, up = np.abs(rng.normal(size=(K, N))) + 1, np.abs(rng.normal(size=(N, K))) + 1
     w, up = w.astype(np.float32), up.astype(np.float32)
     x = loud(rng, (4, 6, K))
-    y, z = run(recipe_graph(RECIPES["vnni"], w, up, tmp_path), x)
+    y, z = run(recipe_graph(RECIPE_4, w, up, tmp_path), x)
     per_token_exact = is_close(y, per_token_reference(x, w, 127), rtol=2e-5)
     dynamic_exact = is_close(z, dynamic_reference(y, up, 127), rtol=2e-5)
     assert (per_token_exact, dynamic_exact) == (HERE.exact_u8s8, HERE.exact_u8s8), HERE
 
 
-def test_a_row_does_not_depend_on_its_batch() -> None:
+def test_under_recipe_5_a_row_does_not_depend_on_its_batch(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     w = rng.normal(size=(K, N)).astype(np.float32)
-    model = graph(w)
-    quantize_per_token(model, {"down"}, CHOSEN.weight_max)
+    up = rng.normal(size=(N, K)).astype(np.float32)
+    model = recipe_graph(RECIPE, w, up, tmp_path)
     alone = rng.normal(size=(1, 7, K)).astype(np.float32)
     louder = 100 * rng.normal(size=(4, 7, K)).astype(np.float32)
-    batched = np.concatenate([alone, louder])
-    np.testing.assert_array_equal(run(model, batched)[0][:1], run(model, alone)[0])
+    batched = run(model, np.concatenate([alone, louder]))
+    single = run(model, alone)
+    np.testing.assert_array_equal(batched[0][:1], single[0])
+    np.testing.assert_array_equal(batched[1][:1], single[1])
 
 
 @pytest.mark.parametrize("shape", [(2, K), (2, 3, 4, K)])
 def test_any_leading_shape_is_kept(shape: tuple[int, ...]) -> None:
     model = graph(np.eye(K, N, dtype=np.float32), lead=tuple(f"d{i}" for i in shape[:-1]))
-    quantize_per_token(model, {"down"}, CHOSEN.weight_max)
+    quantize_per_token(model, {"down"}, RECIPE.weight_max)
     onnx.checker.check_model(model)
     x = np.random.default_rng(2).normal(size=shape).astype(np.float32)
     assert run(model, x)[0].shape == (*shape[:-1], N)
@@ -197,19 +205,19 @@ def test_any_leading_shape_is_kept(shape: tuple[int, ...]) -> None:
 def test_weights_stay_within_the_recipes_range(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     w, up = rng.normal(size=(K, N)).astype(np.float32), rng.normal(size=(N, K)).astype(np.float32)
-    for recipe in RECIPES.values():
+    for recipe in (RECIPE, RECIPE_4, RECIPE_4_W7):
         model = onnx.load_from_string(recipe_graph(recipe, w, up, tmp_path))
         int8 = [
             numpy_helper.to_array(t)
             for t in model.graph.initializer
             if t.data_type == TensorProto.INT8 and len(t.dims) == 2
         ]
-        assert len(int8) == 2  # the per-token weight and the dynamic one
+        assert len(int8) == 2  # both products' weights, per token or dynamic
         assert max(int(np.abs(a.astype(np.int16)).max()) for a in int8) == recipe.weight_max
 
 
 def test_an_unsupported_weight_range_is_refused(tmp_path: Path) -> None:
     onnx.save(graph(np.eye(K, N, dtype=np.float32)), str(tmp_path / "fp32.onnx"))
-    odd = Int8Recipe("x", "vnni", 100, "odd")
+    odd = Int8Recipe("x", 100, "all", "odd")
     with pytest.raises(ValueError, match="^weight_max must be 127 or 64, not 100$"):
         quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", odd)

@@ -52,6 +52,7 @@ async def info(service: SentimentService = Depends(get_service)) -> InfoOut:
         labels=list(model.labels),
         max_tokens=model.max_tokens,
         int8=Int8Out(**dataclasses.asdict(model.int8)) if model.int8 else None,
+        packed=model.packed,
         drift=_drift(service),
         limits={
             "max_text_chars": s.max_text_chars,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sentimon.model.int8 import RECIPE_VERSION
-
 _DOMAIN_NAMES = {
     "tweets": "Tweets",
     "movies": "Movie review snippets",
@@ -49,66 +47,67 @@ def _int8_section(meta: dict[str, Any]) -> list[str]:
     int8 = meta.get("int8")
     if not int8:
         return []
-    by_class: dict[str, Any] = int8["by_cpu_class"]
-    n = next(iter(by_class.values()))["test"]["n"]
+    row: dict[str, Any] = int8["measured"]
+    served = row["served"]
+    calls = (
+        "packed calls (several texts end to end in each row)"
+        if row.get("packed")
+        else ("padded calls")
+    )
     lines = [
         "## Served in int8 (the default backend)",
         "",
         "The API serves this model through ONNX Runtime in int8 unless "
-        f"`SENTIMON_ONNX_PRECISION=fp32`, by recipe {_recipe_structure(by_class)}. The "
-        "weights' width is chosen for the CPU at start: ONNX "
-        "Runtime's int8 kernels on CPUs without VNNI add each pair of uint8 x int8 products "
-        "in a saturating 16-bit lane, which 8-bit weights overflow, so there the same recipe "
-        "stores its weights in 7 bits (`GET /info` and the `sentiment_model_info` metric say "
-        "which recipe serves). Running recipe 4's 8-bit integers through ONNX Runtime's "
-        "u8 x u8 kernels instead never clips either, but is slower (the last table). What "
-        f"each class gets on the same {n} test tweets, measured on a CPU of that class:",
+        f"`SENTIMON_ONNX_PRECISION=fp32`, by recipe {row['recipe_version']} ({row['recipe']}). "
+        "Each token's activations get their own scale, so the texts batched or packed with a "
+        "text do not set its int8 scales, and the 7-bit weights keep every int8 product "
+        "exact on every CPU (ONNX Runtime's int8 kernels on CPUs without VNNI add each pair of "
+        "uint8 x int8 products in a saturating 16-bit lane, which 8-bit weights overflow): the "
+        "same file computes the same integers everywhere. `GET /info` and the "
+        "`sentiment_model_info` metric say which recipe serves. On the "
+        f"{row['test']['n']} held-out test tweets, measured on {row['measured_on']} in "
+        f"{calls}:",
         "",
-        "| CPU class | recipe | measured on | accuracy | macro-F1 | same label as fp32 | "
-        "same label, served | accuracy change, served |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for cpu_class, row in by_class.items():
-        served = row["served"]
-        lines.append(
-            f"| {cpu_class}: {_CPU_CLASSES.get(cpu_class, cpu_class)} | "
-            f"{row['recipe_version']} ({row['weight_bits']}-bit weights) | {row['measured_on']} | "
-            f"{_pct(row['test']['accuracy'])} | {_pct(row['test']['macro_f1'])} | "
-            f"{row['same_label_as_fp32']:.1%} | {served['same_label_mean']:.1%} "
-            f"(worst {served['same_label_min']:.1%}) | "
-            f"{_points(served['accuracy_change_mean'])} "
-            f"(worst {_points(served['accuracy_change_worst'])}) |"
-        )
-    orders = next(iter(by_class.values()))["served"]["orders"]
-    lines += [
+        "| recipe | accuracy | macro-F1 | same label as fp32 | same label, served | "
+        "accuracy change, served |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        f"| {row['recipe_version']} ({row['weight_bits']}-bit weights) | "
+        f"{_pct(row['test']['accuracy'])} | {_pct(row['test']['macro_f1'])} | "
+        f"{row['same_label_as_fp32']:.1%} | {served['same_label_mean']:.1%} "
+        f"(worst {served['same_label_min']:.1%}) | "
+        f"{_points(served['accuracy_change_mean'])} "
+        f"(worst {_points(served['accuracy_change_worst'])}) |",
         "",
-        "Same label as fp32: in batches of 64 in stored order. Dynamic quantization scales "
-        "activations per call, so results move a little with the batch a text lands in: "
-        f"*served* is the same tweets batched as the server does ({orders} random arrival "
-        "orders, batches of 8 to 32 sorted and cut by length), the mean over orders and the "
-        "worst one. Tests hold whatever CPU runs them to at least 98% of fp32's labels and "
-        "accuracy within 0.5 point, in stored order and on average when served, and to no "
-        "served order more than a point off; they compare with this table only on a CPU of "
-        "the same class.",
+        "Same label as fp32: in batches of 64 in stored order. *Served* is the same tweets "
+        f"batched as the server does ({served['orders']} random arrival orders, batches of 8 "
+        "to 32 texts, each one packed call, or sorted and cut by length where the model is "
+        "served padded), the mean over orders and the worst one. Tests hold whatever CPU runs "
+        "them to at least 98% of fp32's labels and accuracy within 0.5 point, in stored order "
+        "and on average when served, and to no served order more than a point off.",
     ]
-    for cpu_class, trade_off in int8["trade_off"].items():
+    for name, trade_off in int8["trade_off"].items():
         if trade_off["rows"]:
-            lines += ["", *_trade_off_table(cpu_class, trade_off)]
+            lines += ["", *_trade_off_table(name, trade_off)]
     return [*lines, ""]
 
 
-def _recipe_structure(by_class: dict[str, Any]) -> str:
-    """Recipe 4 as the card states it once: its 8-bit description, else the first one's."""
-    row = by_class.get("vnni") or next(iter(by_class.values()))
-    return f"{RECIPE_VERSION} ({row['recipe']})"
-
-
-def _trade_off_table(cpu_class: str, trade_off: dict[str, Any]) -> list[str]:
+def _trade_off_table(name: str, trade_off: dict[str, Any]) -> list[str]:
+    measured = f"measured on {trade_off['measured_on']}"
+    labels = "labels on these tweets, in batches of 64 and batched as the server does"
+    if name == "packed":
+        heading = (
+            f"Why recipe 5: the options on packed calls, {measured} ({labels}; speed in "
+            "useful tokens/s on a RoBERTa-base-shaped model, one thread, batches of 16 "
+            "tweets, relative to the first row; `make bench-packing`):"
+        )
+    else:
+        heading = (
+            f"How recipe 4 was chosen for CPUs {_CPU_CLASSES.get(name, name)} before packing, "
+            f"{measured} ({labels}, sorted and cut by length; speed on a RoBERTa-base-shaped "
+            "model, batch 32 of 32 tokens, 2 threads, relative to the first row):"
+        )
     lines = [
-        f"How the recipe for CPUs {_CPU_CLASSES.get(cpu_class, cpu_class)} was chosen, "
-        f"measured on {trade_off['measured_on']} (labels on these tweets, in batches of 64 and "
-        "batched as the server does; speed on a RoBERTa-base-shaped model, batch 32 of 32 "
-        "tokens, 2 threads, relative to the first row):",
+        heading,
         "",
         "| recipe | same label as fp32 | accuracy change | same label, served | "
         "accuracy change, served | speed |",

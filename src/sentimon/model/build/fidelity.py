@@ -1,8 +1,7 @@
 """How well a served model keeps fp32's answers: scores, agreement, and the int8 card section.
 
-The int8 recipe depends on the CPU (`sentimon.model.int8.recipe_for`), so the card keeps
-one set of figures per CPU class, each with the CPU it was measured on; a measurement
-replaces only its own class's figures.
+The int8 recipe computes the same integers on every CPU (`sentimon.model.int8.RECIPE`), so
+the card keeps one set of figures, with the CPU they were measured on.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sentimon.batching.batcher import BatchLimits, plan_calls
+from sentimon.batching.batcher import BatchLimits, call_planner
 from sentimon.model.base import Prediction, SentimentModel, to_prediction
 from sentimon.model.build.dataset import Example
 from sentimon.model.build.evaluate import Scores, score
@@ -50,7 +49,8 @@ def evaluate_served(
 ) -> dict[str, Any]:
     """Agreement with fp32 and accuracy change when `examples` reach the model as the server
     batches them: each of `orders` random arrival orders is cut into batches of 8, 16 or 32
-    texts, and each batch into model calls by the batcher's own `plan_calls`."""
+    texts, and each batch into model calls as the batcher cuts it (one packed call, or padded
+    calls sorted by length)."""
     rng = random.Random(seed)
     limits = BatchLimits()
     n = len(examples)
@@ -58,6 +58,7 @@ def evaluate_served(
     truth = [SENTIMENT_LABELS[e.label] for e in examples]
     fp32_correct = sum(p.label == t for p, t in zip(fp32_predictions, truth, strict=True))
     ids = model.tokenize([e.text for e in examples])
+    plan = call_planner(model.info)
     same: list[float] = []
     change: list[float] = []
     for _ in range(orders):
@@ -68,7 +69,7 @@ def evaluate_served(
         for start in range(0, len(order), size):
             batch = order[start : start + size]
             lengths = [len(ids[i]) for i in batch]
-            for call in plan_calls(lengths, limits):
+            for call in plan(lengths, limits):
                 rows = [batch[i] for i in call]
                 for i, probs in zip(rows, model.infer([ids[i] for i in rows]), strict=True):
                     predicted[i] = to_prediction(labels, probs, len(ids[i])).label
@@ -89,8 +90,9 @@ def evaluate_int8(
     examples: Sequence[Example],
     fp32_predictions: Sequence[Prediction],
     max_tokens: int,
-) -> tuple[str, dict[str, Any]]:
-    """The int8 backend as it serves on this CPU: (its CPU class, the card's figures)."""
+) -> dict[str, Any]:
+    """The int8 backend as it serves on this CPU (packed where the model packs): the card's
+    figures."""
     with tempfile.TemporaryDirectory() as tmp:
         model = OnnxModel.load(
             str(model_dir), precision="int8", cache_dir=Path(tmp), max_tokens=max_tokens
@@ -100,22 +102,23 @@ def evaluate_int8(
     int8 = model.info.int8
     if int8 is None:
         raise RuntimeError("the int8 backend reported no int8 recipe")
-    return int8.cpu_class, {
+    return {
         "recipe_version": int8.recipe,
         "weight_bits": int8.weight_bits,
         "recipe": int8.description,
         "measured_on": describe_cpu(read_cpuinfo()) or f"a CPU with int8 kernel {int8.kernel}",
         "int8_kernel": int8.kernel,
+        "packed": model.info.packed,
         "test": scores.as_dict(),
         "same_label_as_fp32": same_label_share(predictions, fp32_predictions),
         "served": served,
     }
 
 
-def int8_section(by_cpu_class: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The card's int8 section: the figures per CPU class and what each option measured."""
+def int8_section(figures: dict[str, Any]) -> dict[str, Any]:
+    """The card's int8 section: the served recipe's figures and what each option measured."""
     return {
         "backend": "onnx-int8",
-        "by_cpu_class": dict(sorted(by_cpu_class.items(), key=lambda kv: kv[0] != "vnni")),
+        "measured": figures,
         "trade_off": {name: asdict(t) for name, t in TRADE_OFFS.items()},
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import shutil
@@ -17,7 +16,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from sentimon.drift.profiling import Texts, build_profile
-from sentimon.drift.reference import PROFILE_FILE, ProfileError, ReferenceProfile, load_profile
+from sentimon.drift.reference import PROFILE_FILE, ReferenceProfile
 from sentimon.model.base import SentimentModel
 from sentimon.model.build import sources
 from sentimon.model.build.card import write_card
@@ -76,10 +75,10 @@ def ids_digest(examples: Sequence[Example]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def refresh_int8(model_dir: Path, cache_dir: Path) -> tuple[str, dict[str, Any]]:
-    """Re-measure the int8 figures of this CPU's class in a built model's metadata and card
-    (after a recipe change), on the same held-out tweets; the other classes' figures, the
-    weights and everything else stay as built. Returns (CPU class, its figures)."""
+def refresh_int8(model_dir: Path, cache_dir: Path) -> dict[str, Any]:
+    """Re-measure the int8 figures in a built model's metadata and card (after a recipe
+    change), on this CPU and the same held-out tweets; the weights and everything else stay
+    as built. Returns the figures."""
     meta_path = model_dir / "sentimon.json"
     meta = json.loads(meta_path.read_text())
     tweets = load_splits(cache_dir)[EVAL_DOMAIN].test
@@ -89,13 +88,11 @@ def refresh_int8(model_dir: Path, cache_dir: Path) -> tuple[str, dict[str, Any]]
     max_tokens = meta["training"]["max_tokens"]
     fp32 = TransformersModel.load(str(model_dir), max_tokens=max_tokens)
     _, fp32_predictions = evaluate(fp32, tweets)
-    cpu_class, figures = evaluate_int8(model_dir, tweets, fp32_predictions, max_tokens)
-    by_class = dict(meta.get("int8", {}).get("by_cpu_class", {}))
-    by_class[cpu_class] = figures
-    meta["int8"] = int8_section(by_class)
+    figures = evaluate_int8(model_dir, tweets, fp32_predictions, max_tokens)
+    meta["int8"] = int8_section(figures)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     write_card(model_dir / "README.md", meta)
-    return cpu_class, figures
+    return figures
 
 
 def _texts(examples: Sequence[Example], name: str) -> Texts:
@@ -163,12 +160,6 @@ def refresh_profile(model_dir: Path, cache_dir: Path) -> ReferenceProfile:
     model = TransformersModel.load(str(model_dir), max_tokens=max_tokens)
     served = int8_model(model_dir, max_tokens, cache_dir / "onnx")
     profile = tweets_profile(model, tweets, [served])
-    try:  # keep the bases other CPUs measured (another int8 recipe)
-        previous = load_profile(model_dir / PROFILE_FILE)
-    except ProfileError:
-        previous = None
-    if previous is not None and previous.revision == profile.revision:
-        profile = dataclasses.replace(profile, text={**previous.text, **profile.text})
     profile.write(model_dir / PROFILE_FILE)
     meta["calibration"] = calibration_meta(profile)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
@@ -228,7 +219,7 @@ def build_model(
                 test_predictions = predictions
         val_scores, _ = evaluate(served, validation)
         log("evaluating the int8 ONNX export (the default backend)")
-        cpu_class, int8 = evaluate_int8(
+        int8 = evaluate_int8(
             staging, splits[EVAL_DOMAIN].test, test_predictions, config.train.max_tokens
         )
         log("building the reference profile (calibration fitted on the validation tweets)")
@@ -258,7 +249,7 @@ def build_model(
                 },
                 "test_ids_sha256": {d: ids_digest(s.test) for d, s in splits.items()},
             },
-            "int8": int8_section({cpu_class: int8}),
+            "int8": int8_section(int8),
             "calibration": calibration_meta(profile),
             "metrics": {
                 "test": results,

@@ -1,4 +1,4 @@
-"""The packing study: texts go into rows whole and once, each with its own positions, and the
+"""Sequence packing: texts go into rows whole and once, each with its own positions, and the
 packed graph gives the padded model's logits for BERT and RoBERTa layouts."""
 
 from __future__ import annotations
@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from bench.packing import ROW_TOKENS, export_packed, pack, plan_rows, position_offset
+from sentimon.model.onnx_export import export_packed
+from sentimon.model.packing import (
+    pack,
+    packed_tokens,
+    plan_rows,
+    position_offset,
+    supports_packing,
+)
 
 
 def test_rows_hold_every_text_once_and_fill_evenly() -> None:
@@ -29,7 +36,7 @@ def test_a_text_longer_than_a_row_gets_a_row_as_long_as_itself() -> None:
 
 def test_pack_restarts_positions_and_points_at_each_texts_first_token() -> None:
     ids = [[101, 7, 8, 102], [101, 9, 102], [101, 5, 6, 4, 102]]
-    packed = pack(ids, 8, pad_id=0, position_offset=2)
+    packed = pack(ids, pad_id=0, offset=2, row_tokens=8)
     assert packed.input_ids.shape == (2, 7)
     flat = packed.input_ids.reshape(-1)
     for i, row in enumerate(ids):
@@ -40,6 +47,13 @@ def test_pack_restarts_positions_and_points_at_each_texts_first_token() -> None:
         )
     assert packed.segments.tolist() == [[1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 2, 2, 2]]
     assert packed.input_ids[0, 5:].tolist() == [0, 0]
+    assert packed.tokens == 14 == packed_tokens([4, 3, 5], 8)
+
+
+def test_the_default_rows_hold_a_batch_of_tweets_in_few_calls_worth_of_padding() -> None:
+    lengths = [12, 30, 25, 8, 40, 17, 22, 19]  # 173 tokens
+    assert packed_tokens(lengths) == 3 * 59  # three rows, the fullest 59 tokens: 2% padding
+    assert packed_tokens([]) == 0
 
 
 def _tiny(kind: str) -> Any:
@@ -87,11 +101,22 @@ def test_the_packed_graph_gives_the_padded_models_logits(kind: str, tmp_path: Pa
         expected = classifier(torch.from_numpy(input_ids), torch.from_numpy(mask)).logits.numpy()
     offset = position_offset(classifier.config)
     assert offset == (0 if kind == "bert" else 2)
+    assert supports_packing(classifier.config)
     path = tmp_path / "packed.onnx"
-    export_packed(classifier, pack(ids[:3], ROW_TOKENS, pad_id, offset), path)
+    export_packed(classifier, pack(ids[:3], pad_id, offset), path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    packed = pack(ids, 40, pad_id, offset)
+    packed = pack(ids, pad_id, offset, row_tokens=40)
     assert packed.input_ids.shape[0] == 3  # several texts share each row
     logits, embeddings = session.run(None, packed.feeds())
     np.testing.assert_allclose(logits, expected, atol=1e-5)
     assert embeddings.shape == (len(ids), 32)
+
+
+def test_other_model_types_are_served_padded(tmp_path: Path) -> None:
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    config = DistilBertConfig(vocab_size=60, dim=32, n_layers=1, n_heads=2, hidden_dim=64)
+    assert not supports_packing(config)
+    classifier = DistilBertForSequenceClassification(config).eval()  # type: ignore[no-untyped-call]
+    with pytest.raises(ValueError, match="^no packed layout for model type 'distilbert'$"):
+        export_packed(classifier, pack([[1, 2, 3]], 0, 0), tmp_path / "packed.onnx")
