@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         "--interleaved-repeats",
         type=int,
         default=defaults.interleaved_repeats,
-        help="windows per server for sentimon-onnx and its -nostore/-nodrift variants, "
+        help="windows per server for sentimon-onnx and its -nostore/-nodrift/-padded variants, "
         "measured in turns",
     )
     parser.add_argument("--warmup", type=float, default=defaults.warmup_s, help="seconds")

@@ -15,6 +15,7 @@ BASELINE = "tutorial"
 FAST = "sentimon-onnx"
 NO_STORE = "sentimon-onnx-nostore"
 NO_DRIFT = "sentimon-onnx-nodrift"
+PADDED = "sentimon-onnx-padded"
 MIN_THROUGHPUT_WITH = 0.95
 """The prediction log, and drift, may each cost at most 5% of the throughput without it."""
 PROBE_NOISE_MS = 5.0
@@ -148,6 +149,8 @@ def targets(results: dict[str, Any]) -> list[Target]:
             out += _cost("store", model["name"], fast, runs[NO_STORE])
         if NO_DRIFT in runs:
             out += _cost("drift", model["name"], fast, runs[NO_DRIFT])
+        if PADDED in runs:
+            out += _cost("sequence packing", model["name"], fast, runs[PADDED])
     return out
 
 
@@ -208,8 +211,8 @@ def _slowest_probe(run: dict[str, Any]) -> float:
 
 
 def _cost(what: str, model: str, on: dict[str, Any], off: dict[str, Any]) -> list[Target]:
-    """The price of `what` (the prediction log, drift): throughput and the slowest probe,
-    on vs off."""
+    """The price of `what` (the prediction log, drift, packing): throughput and the slowest
+    probe, on vs off."""
     share = closed_median(on, "throughput") / closed_median(off, "throughput")
     slow_on, slow_off = _slowest_probe(on), _slowest_probe(off)
     return [
@@ -229,13 +232,13 @@ def _cost(what: str, model: str, on: dict[str, Any], off: dict[str, Any]) -> lis
 
 
 def _recipe_words(machine: dict[str, Any]) -> str:
-    """`, int8 recipe 4-w7 (7-bit weights, for int8 kernel avx2)`; nothing for runs from
+    """`, int8 recipe 5 (7-bit weights, on int8 kernel avx2)`; nothing for runs from
     before the recipe depended on the CPU."""
     int8 = machine.get("int8_recipe")
     if not int8:
         return ""
     return (
-        f", int8 recipe {int8['recipe']} ({int8['weight_bits']}-bit weights, for int8 kernel "
+        f", int8 recipe {int8['recipe']} ({int8['weight_bits']}-bit weights, on int8 kernel "
         f"{int8['kernel']})"
     )
 

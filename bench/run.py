@@ -27,7 +27,12 @@ from sentimon.traffic.load import LoadResult, Request, closed_loop, open_loop, r
 
 log = logging.getLogger("bench")
 MODELS = ("bundled", "roberta-base")
-INTERLEAVED = ("sentimon-onnx", "sentimon-onnx-nostore", "sentimon-onnx-nodrift")
+INTERLEAVED = (
+    "sentimon-onnx",
+    "sentimon-onnx-nostore",
+    "sentimon-onnx-nodrift",
+    "sentimon-onnx-padded",
+)
 """Measured together in turns (`_run_interleaved`): the defaults and each part off."""
 
 
@@ -190,8 +195,9 @@ def _model_info(name: str, path: Path, tokens: Sequence[int]) -> ModelInfo:
 def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
     """The tutorial and sentimon's configurations. Its defaults log every prediction to a
     SQLite file (a fresh one per server run) and measure drift against the model's reference
-    profile (the bundled model has one); `-nostore` and `-nodrift` are the same with one of
-    them off, so each one's cost on the hot path is measured in the same run."""
+    profile (the bundled model has one); `-nostore`, `-nodrift` and `-padded` are the same with
+    one of them (or sequence packing) off, so each one's cost on the hot path is measured in
+    the same run."""
     model = "bundled" if name == "bundled" else str(path)
     cache = config.work_dir / "sentimon-cache"
 
@@ -241,6 +247,15 @@ def _servers(name: str, path: Path, config: BenchConfig) -> list[ServerSpec]:
             cache,
             config.threads,
             "--no-store",
+        ),
+        sentimon_spec(
+            "sentimon-onnx-padded",
+            "the same with sequence packing off (each batch sorted and cut into padded calls)",
+            model,
+            cache,
+            config.threads,
+            "--no-sequence-packing",
+            data_dir=data("sentimon-onnx-padded"),
         ),
         sentimon_spec(
             "sentimon-onnx-1w",

@@ -250,7 +250,7 @@ def test_machine_line_names_the_int8_recipe_in_use() -> None:
     }
     assert render_markdown(run).startswith(
         "Machine: AMD EPYC (family 25, model 1, AVX2, no VNNI), int8 recipe 4-w7 (7-bit "
-        "weights, for int8 kernel avx2), 2 cores, 24 GiB;"
+        "weights, on int8 kernel avx2), 2 cores, 24 GiB;"
     )
 
 
