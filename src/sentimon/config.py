@@ -38,9 +38,9 @@ class Settings(BaseSettings):
     or `fp32`."""
 
     sequence_packing: bool = True
-    """ONNX backend, BERT and RoBERTa families: run each batch as one model call, its texts
-    packed end to end in rows of 64 tokens, each attending only to itself; false: padded
-    calls, sorted and cut by length (other models always)."""
+    """ONNX backend, BERT and RoBERTa families: model calls of up to 4 texts packed end to
+    end in rows of 64 tokens, each attending only to itself; false: padded calls, sorted and
+    cut by length (other models always)."""
 
     cache_dir: Path = Path("~/.cache/sentimon")
     """Where ONNX exports are cached, per model, revision, layout and int8 recipe."""

@@ -192,7 +192,7 @@ class InfoOut(BaseModel):
     max_tokens: int
     int8: Int8Out | None = Field(description="Set when the backend is ONNX int8.")
     packed: bool = Field(
-        description="Whether a batch runs as one model call with its texts packed into rows "
+        description="Whether model calls pack their texts end to end into rows "
         "(`SENTIMON_SEQUENCE_PACKING`, ONNX backend, BERT and RoBERTa families)."
     )
     drift: DriftOut

@@ -10,11 +10,11 @@ the machine gives now. When an inference worker is free, a collector task takes 
 queued, waiting at most `max_wait_s` (counted from the oldest text) for a batch to fill up to
 `max_batch_size` (fewer where the wait bound is set and a full batch would take longer than
 it at the measured cost), and hands it to that worker. There the texts are tokenized and cut
-into model calls: a model that packs texts into rows (`ModelInfo.packed`) takes the batch in
-one call within the token budget; otherwise the texts are sorted by length and cut into calls
-that respect the token budget and never pad more than `max_padding_ratio` times the real
-tokens. Each call's results go to their callers as soon as
-it is done; a failed call fails every caller in it; callers that gave up before their batch
+into model calls: a model that packs texts into rows (`ModelInfo.packed`) takes them in
+packed calls of a few texts (`PACKED_CALL_TEXTS`), in order; otherwise the texts are sorted
+by length and cut into calls that respect the token budget and never pad more than
+`max_padding_ratio` times the real tokens. Each call's results go to their callers as soon
+as it is done; a failed call fails every caller in it; callers that gave up before their batch
 ran are skipped. While the workers are busy the next batch accumulates, so batches grow with
 load. Never on the event loop.
 """
@@ -52,6 +52,16 @@ shared cores a worker descheduled for tens of milliseconds makes a 3 ms call loo
 costly; taken whole, that one sample priced every queued text at several times its cost and
 refused a burst of requests at half capacity (14 at once in a soak) that the server answered
 in under 100 ms. A lasting slowdown still raises the rate by up to 60% a call."""
+
+
+PACKED_CALL_TEXTS = 4
+"""Most texts in one packed model call. A batch packed into one call answers all its callers
+at its end; cut into calls of 4 the first callers are answered halfway and their next
+requests are queued by the time the worker is free. Under 16 closed-loop clients (Zen 5,
+servers measured in turns) one call a batch left the workers idle a third of the time and
+served 527 req/s on the bundled model and 159 on RoBERTa-base, padded calls 595 and 166,
+packed calls of 4 texts 625 and 193 (of 2: 166 on RoBERTa-base). A packed call of 4 texts
+still runs at about 0.9x the model's tokens/s of one of 8-16 (`make bench-packing`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +124,12 @@ def plan_calls(lengths: Sequence[int], limits: BatchLimits) -> list[list[int]]:
 
 
 def plan_packed_calls(lengths: Sequence[int], limits: BatchLimits) -> list[list[int]]:
-    """Cut indices, in order, into packed model calls within the size and token limits: one
-    call unless the batch is larger than they allow."""
+    """Cut indices, in order, into packed model calls of at most `PACKED_CALL_TEXTS` texts,
+    within the size and token limits."""
+    most = min(limits.max_batch_size, PACKED_CALL_TEXTS)
 
     def full(size: int, real: int, n: int) -> bool:
-        return size >= limits.max_batch_size or real + n > limits.max_batch_tokens
+        return size >= most or real + n > limits.max_batch_tokens
 
     return _cut(range(len(lengths)), lengths, full)
 

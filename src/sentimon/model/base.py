@@ -49,7 +49,8 @@ class ModelInfo:
     """Set when the ONNX backend serves int8."""
     packed: bool = False
     """The backend packs a call's texts end to end into rows (`sentimon.model.packing`), so
-    the batcher runs a batch as one call instead of cutting it into padded ones."""
+    the batcher cuts a batch into packed calls of a few texts instead of padded ones sorted
+    by length."""
 
 
 class SentimentModel(Protocol):

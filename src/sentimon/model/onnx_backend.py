@@ -10,7 +10,7 @@ weights, so the same file computes the same integers on every CPU, and the texts
 with a text do not set its int8 scales.
 
 With packing (the default, for BERT- and RoBERTa-family models) a call's texts are packed
-end to end into rows (`sentimon.model.packing`), so the batcher runs a batch as one call.
+end to end into rows (`sentimon.model.packing`), so a call carries almost no padding.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A packed call carries texts end to end in rows of about `ROW_TOKENS` tokens, each with its
 own position ids and its text number in the row (`segments`), from which the graph builds a
 block-diagonal attention mask; `firsts` says where each text's first token is, whose final
-hidden state the classifier head reads. So a batch is one call with almost no padding, instead
+hidden state the classifier head reads. So a call has almost no padding and needs no sorting
+by length, instead
 of the several padded calls sorting by length cuts it into. In fp32 a text's logits are the
 padded graph's to within 1.1e-6 (`make bench-packing`).
 

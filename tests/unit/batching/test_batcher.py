@@ -59,9 +59,10 @@ def test_a_text_longer_than_the_budget_runs_alone() -> None:
     assert plan_calls([500, 5], BatchLimits(max_batch_tokens=100)) == [[1], [0]]
 
 
-def test_a_packed_batch_is_one_call_unless_it_passes_a_limit() -> None:
+def test_a_packed_batch_is_cut_in_order_into_calls_of_a_few_texts() -> None:
     lengths = [10, 3, 10, 4, 9, 30, 4, 10]
-    assert plan_packed_calls(lengths, BatchLimits()) == [list(range(8))]
+    assert plan_packed_calls(lengths, BatchLimits()) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert plan_packed_calls(lengths[:3], BatchLimits()) == [[0, 1, 2]]
     limits = BatchLimits(max_batch_size=3, max_batch_tokens=40)
     assert plan_packed_calls(lengths, limits) == [[0, 1, 2], [3, 4], [5, 6], [7]]
     assert plan_packed_calls([500, 5], BatchLimits(max_batch_tokens=100)) == [[0], [1]]

@@ -80,8 +80,9 @@ def _int8_section(meta: dict[str, Any]) -> list[str]:
         "",
         "Same label as fp32: in batches of 64 in stored order. *Served* is the same tweets "
         f"batched as the server does ({served['orders']} random arrival orders, batches of 8 "
-        "to 32 texts, each one packed call, or sorted and cut by length where the model is "
-        "served padded), the mean over orders and the worst one. Tests hold whatever CPU runs "
+        "to 32 texts, cut into packed calls of up to 4, or sorted and cut by length where the "
+        "model is served padded), the mean over orders and the worst one. Tests hold whatever "
+        "CPU runs "
         "them to at least 98% of fp32's labels and accuracy within 0.5 point, in stored order "
         "and on average when served, and to no served order more than a point off.",
     ]

@@ -49,7 +49,8 @@ def evaluate_served(
 ) -> dict[str, Any]:
     """Agreement with fp32 and accuracy change when `examples` reach the model as the server
     batches them: each of `orders` random arrival orders is cut into batches of 8, 16 or 32
-    texts, and each batch into model calls as the batcher cuts it (one packed call, or padded
+    texts, and each batch into model calls as the batcher cuts it (packed calls of a few
+    texts, or padded
     calls sorted by length)."""
     rng = random.Random(seed)
     limits = BatchLimits()
