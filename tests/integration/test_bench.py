@@ -60,6 +60,7 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
         ("bundled", "sentimon-torch"),
         ("bundled", "sentimon-onnx"),
         ("bundled", "sentimon-onnx-nostore"),
+        ("bundled", "sentimon-onnx-padded"),
         ("bundled", "sentimon-onnx-nodrift"),
         ("bundled", "sentimon-onnx-1w"),
     ]
@@ -71,7 +72,11 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
         assert run["open"]["requests"] == 10
         assert window["health_ms"], run["server"]
         # Two rates tried on each server but the variants measured in turns with the defaults.
-        variant = run["server"] in ("sentimon-onnx-nostore", "sentimon-onnx-nodrift")
+        variant = run["server"] in (
+            "sentimon-onnx-nostore",
+            "sentimon-onnx-padded",
+            "sentimon-onnx-nodrift",
+        )
         assert len(run["goodput"]) == (0 if variant else 2), run["server"]
         for step in run["goodput"]:
             assert step["requests"] > 0 and step["p95_ms"] > 0, run["server"]
@@ -90,9 +95,10 @@ def test_bench_runs_every_server_and_writes_its_report(tmp_path: Path) -> None:
     assert "| bundled at 5x capacity: 429 answered, p99 | < 50 ms |" in markdown
     assert "| bundled throughput, store on vs off | >= 95% |" in markdown
     assert "| bundled throughput, drift on vs off | >= 95% |" in markdown
+    assert "| bundled throughput, sequence packing on vs off | >= 95% |" in markdown
     # The store-on servers logged their predictions, each in a fresh SQLite file.
     work = ROOT / ".cache" / "bench" / "data"
-    for server in ("sentimon-onnx", "sentimon-onnx-1w"):
+    for server in ("sentimon-onnx", "sentimon-onnx-padded", "sentimon-onnx-1w"):
         assert (work / f"bundled-{server}" / "sentimon.db").stat().st_size > 0
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (ROOT / "README.md").read_text() == readme_before
