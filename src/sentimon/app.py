@@ -7,12 +7,13 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from sentimon import __version__
-from sentimon.api.admission import AdmissionGate
+from sentimon.api.admission import LoadShedder
 from sentimon.api.errors import install_error_handlers
 from sentimon.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from sentimon.api.router import ROUTE_PATHS, api_router
@@ -21,6 +22,7 @@ from sentimon.errors import ModelLoadError
 from sentimon.metrics.definitions import build_metrics
 from sentimon.metrics.live import LiveHistory
 from sentimon.model.base import SentimentModel
+from sentimon.model.workers import run_lowered
 from sentimon.service import SentimentService
 from sentimon.store.store import PredictionStore
 
@@ -65,11 +67,12 @@ def create_app(
     app.state.metrics = metrics
     app.state.service = service
     app.state.live = live
+    # Past capacity, predictions are refused by the connection before the app sees them
+    # (`serve` hands this to the connection guard).
+    app.state.shedder = LoadShedder(service, metrics)
     install_error_handlers(app)
     app.include_router(api_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    # Outside the body limit and the router, inside the request id, access log and metrics.
-    app.add_middleware(AdmissionGate, service=service)
     # Added last, so it is the outermost middleware: it names and counts every response,
     # 413s and 429s included.
     app.add_middleware(RequestContextMiddleware, http=metrics.http, paths=ROUTE_PATHS)
@@ -83,7 +86,11 @@ async def _start(service: SentimentService, model: SentimentModel | None) -> Non
     if model is None:
         log.info("loading model", extra={"event": "model_loading", "model": settings.model})
         try:
-            model = await asyncio.to_thread(_load, settings)
+            # Loaded on a thread at the inference threads' priority: an inference runtime's
+            # own thread pool, started here, inherits it.
+            model = await asyncio.to_thread(
+                run_lowered, settings.inference_nice, partial(_load, settings)
+            )
         except ModelLoadError as exc:
             service.fail(str(exc))
             if settings.fail_on_model_error:

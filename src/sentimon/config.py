@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     process may use two CPUs or more, else one (on two cores two served more than one, at the
     service level and flat out, for small and base-sized models alike)."""
 
+    inference_nice: int = Field(default=10, ge=0, le=19)
+    """Inference threads run this many nice steps below the rest of the process (Linux), so
+    that past capacity the event loop still reads, refuses and answers requests and probes at
+    once instead of queueing behind model calls; 0: the same priority."""
+
     max_tokens: int = Field(default=128, ge=8, le=4096)
     """Inputs are truncated to this many tokens (or the model's own maximum, if lower)."""
 

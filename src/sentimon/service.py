@@ -87,6 +87,7 @@ class SentimentService:
             timeout_s=s.request_timeout_s,
             workers=plan_inference(s).workers,
             max_queue_wait_s=s.max_queue_wait_ms / 1000 if s.max_queue_wait_ms else None,
+            nice=s.inference_nice,
         )
         self.batcher.start()
         self.metrics.init_model_series(info)

@@ -328,34 +328,6 @@ async def test_overload_is_refused_fast_while_health_stays_quick(
         assert [r.status_code for r in await busy] == [200, 200]
 
 
-async def test_past_capacity_a_prediction_is_refused_before_its_body_is_read(
-    registry: CollectorRegistry,
-) -> None:
-    async with _saturated(registry, max_queue_size=1) as (http, model, busy):
-        # Not even JSON: the gate answers before anything reads or checks the body.
-        json_type = {"content-type": "application/json"}
-        refused = await http.post(
-            "/predict/batch", content=b"not json", headers={**json_type, "X-Request-ID": "shed-1"}
-        )
-        assert refused.status_code == 429
-        assert refused.headers["retry-after"] == "1"
-        assert refused.headers["x-request-id"] == "shed-1"
-        assert refused.json() == {
-            "error": "server busy: 1 texts queued, limit 1; retry shortly",
-            "error_type": "overloaded",
-        }
-        errors = 'sentiment_errors_total{endpoint="/predict/batch",error_type="overloaded"}'
-        assert errors in (await http.get("/metrics")).text
-        # Anything but a prediction goes on as usual.
-        other = await http.post("/feedback", content=b"not json", headers=json_type)
-        assert other.status_code == 400
-        model.release.set()
-        assert [r.status_code for r in await busy] == [200]
-        # Capacity back: the same malformed body now gets its own answer.
-        again = await http.post("/predict/batch", content=b"not json", headers=json_type)
-        assert again.status_code == 400 and again.json()["error_type"] == "invalid_json"
-
-
 def test_logs_carry_request_id_and_omit_text_by_default(
     client: TestClient, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:

@@ -16,7 +16,10 @@ size and any number of connections. `guarded_protocol` returns that protocol wit
   or arriving on an idle keep-alive connection within a second, is answered 503 with
   `Connection: close` instead of being started (uvicorn would close that connection without a
   word, and the client could not tell whether its request was served): the requests in flight
-  finish, nothing new begins.
+  finish, nothing new begins;
+- with a `LoadShedder` (`api.admission`), a request it refuses from its head alone is answered at
+  once, in one write, and its body skipped as it arrives; the connection stays open. No ASGI
+  task, middleware or route runs for it.
 
 Every refusal is a JSON error body like the API's, and is counted in
 `sentiment_http_connections_closed_total{reason}`.
@@ -29,12 +32,17 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from sentimon.errors import ServiceError
+from sentimon.logs.context import accept_request_id
 from sentimon.metrics.definitions import Metrics
+
+if TYPE_CHECKING:
+    from sentimon.api.admission import LoadShedder
 
 CloseReason = Literal[
     "idle_timeout", "header_timeout", "body_timeout", "headers_too_large", "too_many_connections",
@@ -44,9 +52,21 @@ CloseReason = Literal[
 _Phase = Literal["idle", "head", "body", "busy"]
 _PHRASES = {
     408: "Request Timeout",
+    429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
 }
+_REQUEST_ID = b"x-request-id"
+
+
+@dataclass(slots=True)
+class _Shed:
+    """A request refused from its head, its body still arriving."""
+
+    path: str
+    refusal: ServiceError
+    started: float
+    body_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,23 +97,35 @@ class _Server:
 
 
 def error_bytes(
-    status: int, error_type: str, message: str, retry_after_s: int | None = None
+    status: int,
+    error_type: str,
+    message: str,
+    retry_after_s: int | None = None,
+    *,
+    keep_alive: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> bytes:
-    """A whole `Connection: close` response with the API's JSON error body."""
+    """A whole response with the API's JSON error body: `Connection: close` unless
+    `keep_alive`, then `Retry-After` and `headers`."""
     body = json.dumps({"error": message, "error_type": error_type}).encode()
     head = [
         f"HTTP/1.1 {status} {_PHRASES[status]}",
         "content-type: application/json",
         f"content-length: {len(body)}",
-        "connection: close",
     ]
+    if not keep_alive:
+        head.append("connection: close")
     if retry_after_s is not None:
         head.append(f"retry-after: {retry_after_s}")
+    head += [f"{name.lower()}: {value}" for name, value in (headers or {}).items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with `limits`; pass it as uvicorn's `http`."""
+def guarded_protocol(
+    limits: ConnectionLimits, metrics: Metrics, shedder: LoadShedder | None = None
+) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with `limits` (and `shedder`'s refusals); pass it as
+    uvicorn's `http`."""
     server = _Server()
 
     class GuardedHttpProtocol(HttpToolsProtocol):
@@ -106,6 +138,7 @@ def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToo
             self._head_size = 0
             """Bytes of the request line and headers, as parsed."""
             self._idle_since = time.monotonic()
+            self._shed: _Shed | None = None
 
         # Connection life
 
@@ -201,13 +234,66 @@ def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToo
             if server.draining:
                 raise _Draining
             self._disarm()
-            super().on_headers_complete()
             self._phase = "body"
+            if shedder is not None and self._may_answer_now():
+                path = httptools.parse_url(self.url).path.decode("latin-1")
+                refusal = shedder.refusal(self.parser.get_method(), path)
+                if refusal is not None:
+                    self._shed = _Shed(path, refusal, time.perf_counter())
+                    return
+            super().on_headers_complete()
+
+        def _may_answer_now(self) -> bool:
+            """Whether a response written now would be this request's: none is in flight
+            before it on this connection, and the client is not waiting for 100-continue."""
+            idle = self.cycle is None or self.cycle.response_complete
+            return idle and not self.pipeline and not self.expect_100_continue
+
+        def on_body(self, body: bytes) -> None:
+            if self._shed is not None:
+                self._shed.body_bytes += len(body)
+                return
+            super().on_body(body)
 
         def on_message_complete(self) -> None:
+            if self._shed is not None:
+                self._answer_shed(self._shed)
+                return
             super().on_message_complete()
             self._phase = "busy"
             self._disarm()
+
+        def _answer_shed(self, shed: _Shed) -> None:
+            self._shed = None
+            self._disarm()
+            refusal = shed.refusal
+            keep_alive = (
+                self.parser.should_keep_alive()
+                and self.parser.get_http_version() != "1.0"
+                and not server.draining
+            )
+            request_id = accept_request_id(_header(self.headers, _REQUEST_ID))
+            answer = error_bytes(
+                refusal.status_code,
+                refusal.error_type,
+                refusal.message,
+                keep_alive=keep_alive,
+                headers={**refusal.headers, "X-Request-ID": request_id},
+            )
+            if not self.transport.is_closing():
+                self.transport.write(answer)
+            shedder.refused(  # type: ignore[union-attr]
+                shed.path,
+                refusal,
+                time.perf_counter() - shed.started,
+                shed.body_bytes,
+                len(answer) - answer.index(b"\r\n\r\n") - 4,
+            )
+            if not keep_alive:
+                self.transport.close()
+                return
+            self._phase = "busy"
+            self.on_response_complete()
 
         def on_response_complete(self) -> None:
             pipelined = bool(self.pipeline)
@@ -229,7 +315,7 @@ def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToo
             server.draining = True
             if self._phase == "idle":
                 self._arm(SHUTDOWN_LINGER_S, self._linger_over)
-            elif self._phase != "head":
+            elif self._phase != "head" and self._shed is None:
                 super().shutdown()
 
         def _linger_over(self) -> None:
@@ -250,7 +336,10 @@ def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToo
 
         def _body_timeout(self) -> None:
             message = f"the request's body did not arrive within {limits.body_timeout_s:g} s"
-            if self.cycle is not None and not self.cycle.response_started:
+            if self._shed is not None:
+                self._shed = None
+                self._refuse(408, "body_timeout", message)
+            elif self.cycle is not None and not self.cycle.response_started:
                 self._refuse(408, "body_timeout", message)
             else:
                 self._close("body_timeout")
@@ -285,3 +374,11 @@ def guarded_protocol(limits: ConnectionLimits, metrics: Metrics) -> type[HttpToo
                 self._timer = None
 
     return GuardedHttpProtocol
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first value of a header (names as uvicorn keeps them, lowercased)."""
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None

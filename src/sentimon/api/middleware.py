@@ -25,8 +25,8 @@ class RequestContextMiddleware:
     """Request id (X-Request-ID in, out and on every log line), access log, HTTP metrics.
 
     `paths`: the routes' paths without parameters, which name a request's `handler` from its
-    path alone: refusals answered before routing (413, the admission gate's 429) count under
-    their route. Other requests are named by the route the router chose, or "none".
+    path alone: refusals answered before routing (413) count under their route. Other
+    requests are named by the route the router chose, or "none".
     """
 
     def __init__(self, app: ASGIApp, http: HttpMetrics, paths: frozenset[str]) -> None:

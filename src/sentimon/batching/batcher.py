@@ -9,13 +9,14 @@ queue is counted as the few full calls it will run in; recent calls scale that s
 the machine gives now. When an inference worker is free, a collector task takes what is
 queued, waiting at most `max_wait_s` (counted from the oldest text) for a batch to fill up to
 `max_batch_size` (fewer where the wait bound is set and a full batch would take longer than
-it at the measured cost), and hands it to that worker. There the texts are tokenized and cut
-into model calls: a model that packs texts into rows (`ModelInfo.packed`) takes them in
-packed calls of a few texts (`PACKED_CALL_TEXTS`), in order; otherwise the texts are sorted
-by length and cut into calls that respect the token budget and never pad more than
-`max_padding_ratio` times the real tokens. Each call's results go to their callers as soon
-as it is done; a failed call fails every caller in it; callers that gave up before their batch
-ran are skipped. While the workers are busy the next batch accumulates, so batches grow with
+it at the measured cost), and hands it to that worker (worker threads run `nice` steps below
+the event loop's priority). There the texts are tokenized and cut into model calls: a model
+that packs texts into rows (`ModelInfo.packed`) takes them in packed calls of a few texts
+(`PACKED_CALL_TEXTS`), in order; otherwise the texts are sorted by length and cut into calls
+that respect the token budget and never pad more than `max_padding_ratio` times the real
+tokens. Each call's results go to their callers as soon as it is done; a failed call fails
+every caller in it; callers that gave up before their batch ran are skipped. While the
+workers are busy the next batch accumulates, so batches grow with
 load. Never on the event loop.
 """
 
@@ -38,6 +39,7 @@ from sentimon.errors import InferenceFailed, InferenceTimeout, ModelNotReady, Ov
 from sentimon.metrics.definitions import Metrics
 from sentimon.model.base import ModelInfo, Prediction, SentimentModel, to_prediction
 from sentimon.model.packing import packed_tokens
+from sentimon.model.workers import lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,7 @@ class MicroBatcher:
         timeout_s: float,
         workers: int = 1,
         max_queue_wait_s: float | None = None,
+        nice: int = 0,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -205,7 +208,10 @@ class MicroBatcher:
         self._admitted = 0
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="sentimon-infer"
+            max_workers=workers,
+            thread_name_prefix="sentimon-infer",
+            initializer=lower_priority,
+            initargs=(nice,),
         )
         # A batch forms when a worker is free, from everything queued by then.
         self._free_workers = asyncio.Semaphore(workers)

@@ -23,6 +23,7 @@ def serve(
     inference_workers: Annotated[
         int | None, flag("inference_workers", "--inference-workers")
     ] = None,
+    inference_nice: Annotated[int | None, flag("inference_nice", "--inference-nice")] = None,
     max_tokens: Annotated[int | None, flag("max_tokens", "--max-tokens")] = None,
     max_text_chars: Annotated[int | None, flag("max_text_chars", "--max-text-chars")] = None,
     max_batch_items: Annotated[int | None, flag("max_batch_items", "--max-batch-items")] = None,
@@ -98,6 +99,7 @@ def serve(
         port=port,
         num_threads=num_threads,
         inference_workers=inference_workers,
+        inference_nice=inference_nice,
         max_tokens=max_tokens,
         max_text_chars=max_text_chars,
         max_batch_items=max_batch_items,
@@ -165,7 +167,7 @@ def serve(
         app,
         host=settings.host,
         port=settings.port,
-        http=guarded_protocol(limits, app.state.metrics),
+        http=guarded_protocol(limits, app.state.metrics, app.state.shedder),
         timeout_keep_alive=settings.keepalive_timeout_s,
         log_config=None,
         access_log=False,

@@ -1,7 +1,9 @@
 import asyncio
 import dataclasses
+import os
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -147,6 +149,32 @@ async def test_model_calls_run_on_the_worker_thread(metrics: Metrics) -> None:
     await batcher.predict(["hello"])
     assert model.threads == {n for n in model.threads if n.startswith("sentimon-infer")}
     assert threading.current_thread().name not in model.threads
+    await batcher.close()
+
+
+class PriorityModel(FakeModel):
+    """Records the nice value of the thread each call runs on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nice: set[int] = set()
+
+    def infer(self, ids: Sequence[Sequence[int]]) -> list[list[float]]:
+        self.nice.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return super().infer(ids)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="threads have their own nice value on Linux")
+async def test_model_calls_run_below_the_event_loops_priority(metrics: Metrics) -> None:
+    model = PriorityModel()
+    loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    batcher = MicroBatcher(
+        model, metrics, limits=LIMITS, max_queue_size=100, timeout_s=5, workers=2, nice=3
+    )
+    batcher.start()
+    await asyncio.gather(*(batcher.predict([f"text {i}"]) for i in range(8)))
+    assert model.nice == {min(19, loop_nice + 3)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_nice
     await batcher.close()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from sentimon.config import Settings
 from sentimon.model import workers
 from sentimon.model.cpu_quota import CpuBudget
-from sentimon.model.workers import InferencePlan, plan_inference
+from sentimon.model.workers import InferencePlan, plan_inference, run_lowered
 
 
 def settings(tmp_path: Path, **values: int) -> Settings:
@@ -39,3 +42,21 @@ def test_threads_and_workers_as_set(tmp_path: Path) -> None:
     # More workers than threads: each still gets one.
     plan = plan_inference(settings(tmp_path, num_threads=2, inference_workers=4))
     assert (plan.workers, plan.threads_per_worker) == (4, 1)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="threads have their own nice value on Linux")
+def test_run_lowered_runs_below_this_priority_and_what_it_starts_does_too() -> None:
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def nice_of_a_started_thread() -> tuple[int, int]:
+        seen: list[int] = []
+        started = threading.Thread(
+            target=lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        )
+        started.start()
+        started.join()
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), seen[0]
+
+    assert run_lowered(2, nice_of_a_started_thread) == (min(19, here + 2),) * 2
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here
+    assert run_lowered(0, nice_of_a_started_thread) == (here, here)
