@@ -56,6 +56,9 @@ refused a burst of requests at half capacity (14 at once in a soak) that the ser
 in under 100 ms. A lasting slowdown still raises the rate by up to 60% a call."""
 
 
+_OWN_BATCH_SHARE = 0.5
+"""A batch holds at most the texts that run in this share of the wait bound (`batch_cap`)."""
+
 PACKED_CALL_TEXTS = 4
 """Most texts in one packed model call. A batch packed into one call answers all its callers
 at its end; cut into calls of 4 the first callers are answered halfway and their next
@@ -204,6 +207,8 @@ class MicroBatcher:
         self._info = model.info
         self._labels = model.info.labels
         self._plan = call_planner(model.info)
+        self._call_texts = PACKED_CALL_TEXTS if model.info.packed else None
+        """Most texts in one model call, where the planner caps it."""
         self._queue: deque[_Item] = deque()
         self._admitted = 0
         self._wakeup = asyncio.Event()
@@ -243,18 +248,30 @@ class MicroBatcher:
         if len(self._batch_ends) >= self._workers:
             free_in = max(0.0, min(self._batch_ends.values()) - time.perf_counter())
         queued = len(self._queue)
-        calls = math.ceil(queued / self.batch_cap())
-        return free_in + scale * self._shape.of(calls, queued) / self._workers
+        return free_in + scale * self._cost(queued, self.batch_cap()) / self._workers
+
+    def _cost(self, texts: int, cap: int) -> float:
+        """Estimated cost of `texts` taken in batches of at most `cap`, in the calls the
+        batcher cuts them into (a packing model's of at most `PACKED_CALL_TEXTS`)."""
+        per_call = min(cap, self._call_texts or cap)
+        return self._shape.of(math.ceil(texts / per_call), texts)
 
     def batch_cap(self) -> int:
         """Most texts taken into one batch: `max_batch_size` and, with a wait bound, as many as
-        fit in it at the measured cost, so that an admitted request waits at most the bound
-        for its turn and about as long again for its own batch."""
+        run in half of it at the measured cost. An admitted request then waits at most the
+        bound for its turn and half as long again for its own batch: 150 ms at the default
+        bound, inside the seeds' 200 ms p95 with room for the event loop and the network.
+        (With as long again, RoBERTa-base at five times capacity kept 241-253 ms at p95; with
+        half, 193-198 ms and as many requests answered.)"""
         size = self._limits.max_batch_size
         limit, scale, shape = self._max_queue_wait_s, self._scale, self._shape
         if not limit or not scale or shape.per_text <= 0:
             return size
-        return max(1, min(size, int((limit / scale - shape.fixed) / shape.per_text)))
+        # One call a batch, or ceil(n / k) packed calls: at most (n / k + 1) * fixed.
+        k = self._call_texts
+        per_text = shape.per_text + (shape.fixed / k if k else 0.0)
+        budget = _OWN_BATCH_SHARE * limit / scale - shape.fixed
+        return max(1, min(size, int(budget / per_text)))
 
     @property
     def call_cost(self) -> CallCost:
@@ -262,7 +279,8 @@ class MicroBatcher:
         return self._shape
 
     async def calibrate(self, text: str) -> CallCost:
-        """Time a model call of one `text` and of a full batch of it (tokenizing included,
+        """Time a model call of one `text` and of a full call of it (a batch, or a packed call
+        of `PACKED_CALL_TEXTS`; tokenizing included,
         best of two each) on a worker, and take the fixed and per-text cost from them. Run
         before traffic is admitted; a failure leaves admission counting per text."""
         try:  # on a worker thread: a batch submitted meanwhile waits its turn there
@@ -291,7 +309,7 @@ class MicroBatcher:
                 fastest = min(fastest, time.perf_counter() - started)
             return fastest
 
-        size = self._limits.max_batch_size
+        size = min(self._limits.max_batch_size, self._call_texts or self._limits.max_batch_size)
         one = timed(1)
         if size == 1:
             return CallCost(fixed=0.0, per_text=one)
@@ -407,7 +425,7 @@ class MicroBatcher:
                 task = loop.create_task(self._dispatch(live, loop))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
-                cost = (self._scale or 0.0) * self._shape.of(1, len(live))
+                cost = (self._scale or 0.0) * self._cost(len(live), len(live))
                 self._batch_ends[task] = time.perf_counter() + cost
                 task.add_done_callback(self._batch_ends.pop)
         except Exception as exc:  # a bug in the loop itself: fail everyone, report unready

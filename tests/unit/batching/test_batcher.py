@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sentimon.batching.batcher import BatchLimits, MicroBatcher, plan_calls, plan_packed_calls
+from sentimon.batching.batcher import (
+    PACKED_CALL_TEXTS,
+    BatchLimits,
+    MicroBatcher,
+    _Item,
+    plan_calls,
+    plan_packed_calls,
+)
 from sentimon.errors import InferenceFailed, InferenceTimeout, ModelNotReady, Overloaded
 from sentimon.metrics.definitions import Metrics, build_metrics
 from tests.fakes import BlockingModel, FailingModel, FakeModel, fake_embedding, fake_prediction
@@ -524,13 +531,38 @@ async def test_with_a_wait_bound_a_batch_is_no_longer_than_the_bound_at_the_meas
 ) -> None:
     model = FixedCostModel(fixed_s=0.005, per_text_s=0.01)
     batcher = await calibrated(model, metrics, 32)
-    assert batcher.batch_cap() in (8, 9)  # (100 ms - 5 ms) / 10 ms a text, timer slack aside
+    assert batcher.batch_cap() == 4  # half of 100 ms, less 5 ms, at 10 ms a text
     model.infer_calls.clear()
     texts = [f"t{i}" for i in range(30)]
     assert await batcher.predict(texts) == [fake_prediction(t) for t in texts]
-    assert max(model.infer_calls) <= 9 and len(model.infer_calls) >= 4
+    assert max(model.infer_calls) <= 4 and len(model.infer_calls) >= 8
     batcher._max_queue_wait_s = None  # no bound: full batches
     assert batcher.batch_cap() == 32
+    await batcher.close()
+
+
+class PackingCostModel(FixedCostModel):
+    def __init__(self, fixed_s: float, per_text_s: float) -> None:
+        super().__init__(fixed_s, per_text_s)
+        self._info = dataclasses.replace(self._info, packed=True)
+
+
+async def test_a_packing_model_is_priced_in_the_packed_calls_it_is_served_in(
+    metrics: Metrics,
+) -> None:
+    model = PackingCostModel(fixed_s=0.005, per_text_s=0.002)
+    batcher = await calibrated(model, metrics, 32)
+    # Timed as served: calls of one text and of PACKED_CALL_TEXTS, not one call of 32.
+    assert model.infer_calls[-4:] == [1, 1, PACKED_CALL_TEXTS, PACKED_CALL_TEXTS]
+    assert batcher.call_cost.fixed == pytest.approx(0.005, abs=0.002)
+    # 32 texts go in 8 calls of 4: (50 ms - 5 ms) / (2 ms + 5 ms / 4) = 13 fit in half the
+    # bound, where one call of them all would have taken 21 (50 ms - 5 ms) / 2 ms.
+    assert batcher.batch_cap() in (12, 13)
+    # A queue of 12 texts is priced as 3 calls: 3 x 5 ms + 12 x 2 ms = 39 ms on one worker.
+    loop = asyncio.get_running_loop()
+    batcher._queue.extend(_Item(f"t{i}", loop.create_future()) for i in range(12))
+    assert batcher.expected_wait_s() == pytest.approx(0.039, rel=0.25)
+    batcher._queue.clear()
     await batcher.close()
 
 
