@@ -336,10 +336,8 @@ def guarded_protocol(
 
         def _body_timeout(self) -> None:
             message = f"the request's body did not arrive within {limits.body_timeout_s:g} s"
-            if self._shed is not None:
-                self._shed = None
-                self._refuse(408, "body_timeout", message)
-            elif self.cycle is not None and not self.cycle.response_started:
+            shed, self._shed = self._shed, None
+            if shed is not None or (self.cycle is not None and not self.cycle.response_started):
                 self._refuse(408, "body_timeout", message)
             else:
                 self._close("body_timeout")

@@ -16,8 +16,8 @@ that packs texts into rows (`ModelInfo.packed`) takes them in packed calls of a 
 that respect the token budget and never pad more than `max_padding_ratio` times the real
 tokens. Each call's results go to their callers as soon as it is done; a failed call fails
 every caller in it; callers that gave up before their batch ran are skipped. While the
-workers are busy the next batch accumulates, so batches grow with
-load. Never on the event loop.
+workers are busy the next batch accumulates, so batches grow with load. Never on the event
+loop.
 """
 
 from __future__ import annotations
@@ -283,9 +283,9 @@ class MicroBatcher:
 
     async def calibrate(self, text: str) -> CallCost:
         """Time a model call of one `text` and of a full call of it (a batch, or a packed call
-        of `PACKED_CALL_TEXTS`; tokenizing included,
-        best of two each) on a worker, and take the fixed and per-text cost from them. Run
-        before traffic is admitted; a failure leaves admission counting per text."""
+        of `PACKED_CALL_TEXTS`; tokenizing included, best of two each) on a worker, and take
+        the fixed and per-text cost from them. Run before traffic is admitted; a failure
+        leaves admission counting per text."""
         try:  # on a worker thread: a batch submitted meanwhile waits its turn there
             shape = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._measure_shape, text
