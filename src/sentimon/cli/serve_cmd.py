@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -151,8 +152,10 @@ def serve(
         settings.log_file_backups,
     )
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from sentimon.api.connections import ConnectionLimits, guarded_protocol
+    from sentimon.api.server import Server
     from sentimon.app import create_app
 
     app = create_app(settings)
@@ -163,7 +166,7 @@ def serve(
         max_header_bytes=settings.max_header_bytes,
         max_connections=settings.max_connections,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -173,3 +176,7 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
+    server = Server(config)
+    server.run()
+    if not server.started:  # the lifespan failed (the model did not load): say so in the status
+        sys.exit(STARTUP_FAILURE)
