@@ -17,9 +17,10 @@ setup:
 setup-dev:
 	scripts/setup.sh --dev
 
+# Lint, then every test; the log ends with the 20 slowest (CI's budget is 20 minutes).
 test: setup-dev
 	scripts/lint.sh
-	scripts/test.sh
+	scripts/test.sh --durations=20
 
 # Overload at test scale, alone (part of `make test` too).
 test-overload: setup-dev
