@@ -262,10 +262,11 @@ class MicroBatcher:
         bound for its turn and half as long again for its own batch: 150 ms at the default
         bound, inside the seeds' 200 ms p95 with room for the event loop and the network.
         (With as long again, RoBERTa-base at five times capacity kept 225-253 ms at p95; with
-        half, 180-198 ms and as many requests answered.) The smaller batches cost near the
-        knee: at 90% of capacity the bundled model took 15-25% more CPU and p95 rose from
-        18-30 to 27-67 ms, and RoBERTa-base at 75% refused 2-56 requests of 1,147 instead of
-        0-5 (Zen 5, in turns, three rounds)."""
+        half, 180-198 ms and as many requests answered.) Below capacity the cap seldom
+        binds: against a cap that kept batches full while their texts were fresh, in turns
+        at 90% of capacity, p95 was 50-65 vs 45-93 ms on the bundled model and 65-83 vs
+        87-114 ms on RoBERTa-base (Zen 5, three rounds). An earlier A/B against a cap of the
+        whole bound had found 15-25% more CPU at 90% and a few more refusals at 75%."""
         size = self._limits.max_batch_size
         limit, scale, shape = self._max_queue_wait_s, self._scale, self._shape
         if not limit or not scale or shape.per_text <= 0:
