@@ -31,9 +31,16 @@ TEXTS = [
 ]
 
 
-def test_fp32_export_matches_pytorch(tiny_roberta: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One export cache for the tests that only need a model (each layout exported once);
+    the tests of the cache itself start from an empty one."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+def test_fp32_export_matches_pytorch(tiny_roberta: Path, shared_cache: Path) -> None:
     reference = TransformersModel.load(str(tiny_roberta))
-    model = OnnxModel.load(str(tiny_roberta), precision="fp32", cache_dir=tmp_path, threads=1)
+    model = OnnxModel.load(str(tiny_roberta), precision="fp32", cache_dir=shared_cache, threads=1)
     assert model.info.backend == "onnx-fp32"
     assert model.info.labels == reference.info.labels
     assert model.info.revision == reference.info.revision
@@ -42,28 +49,32 @@ def test_fp32_export_matches_pytorch(tiny_roberta: Path, tmp_path: Path) -> None
         assert ours.probabilities == pytest.approx(theirs.probabilities, abs=1e-5)
 
 
-def test_packed_and_padded_calls_give_the_same_answers(tiny_roberta: Path, tmp_path: Path) -> None:
+def test_packed_and_padded_calls_give_the_same_answers(
+    tiny_roberta: Path, shared_cache: Path
+) -> None:
     load = OnnxModel.load
-    packed = load(str(tiny_roberta), precision="fp32", cache_dir=tmp_path, threads=1)
-    padded = load(str(tiny_roberta), precision="fp32", cache_dir=tmp_path, threads=1, packing=False)
+    packed = load(str(tiny_roberta), precision="fp32", cache_dir=shared_cache, threads=1)
+    padded = load(
+        str(tiny_roberta), precision="fp32", cache_dir=shared_cache, threads=1, packing=False
+    )
     assert (packed.info.packed, padded.info.packed) == (True, False)
     ids = packed.tokenize(TEXTS * 5)  # 20 texts of mixed lengths: several share each row
     probs, embeddings = packed.infer_with_embeddings(ids)
     padded_probs, padded_embeddings = padded.infer_with_embeddings(ids)
     np.testing.assert_allclose(probs, padded_probs, atol=1e-6)
     np.testing.assert_allclose(embeddings, padded_embeddings, atol=1e-5)
-    int8 = load(str(tiny_roberta), cache_dir=tmp_path, threads=1)
-    int8_padded = load(str(tiny_roberta), cache_dir=tmp_path, threads=1, packing=False)
+    int8 = load(str(tiny_roberta), cache_dir=shared_cache, threads=1)
+    int8_padded = load(str(tiny_roberta), cache_dir=shared_cache, threads=1, packing=False)
     np.testing.assert_allclose(int8.infer(ids), int8_padded.infer(ids), atol=1e-5)
 
 
 def test_the_sentence_embedding_comes_from_the_same_pass_in_both_backends(
-    tiny_roberta: Path, tmp_path: Path
+    tiny_roberta: Path, shared_cache: Path
 ) -> None:
     """The ONNX graph's second output is the final hidden state of each row's first token,
     as PyTorch computes it; the probabilities beside it are `infer`'s."""
     reference = TransformersModel.load(str(tiny_roberta))
-    model = OnnxModel.load(str(tiny_roberta), precision="fp32", cache_dir=tmp_path, threads=1)
+    model = OnnxModel.load(str(tiny_roberta), precision="fp32", cache_dir=shared_cache, threads=1)
     ids = model.tokenize(TEXTS)
     probs, embeddings = model.infer_with_embeddings(ids)
     torch_probs, torch_embeddings = reference.infer_with_embeddings(ids)
@@ -75,8 +86,8 @@ def test_the_sentence_embedding_comes_from_the_same_pass_in_both_backends(
     assert model.infer_with_embeddings([])[0] == []
 
 
-def test_fp32_batched_equals_single(tiny_roberta: Path, tmp_path: Path) -> None:
-    model = OnnxModel.load(str(tiny_roberta), precision="fp32", cache_dir=tmp_path, threads=1)
+def test_fp32_batched_equals_single(tiny_roberta: Path, shared_cache: Path) -> None:
+    model = OnnxModel.load(str(tiny_roberta), precision="fp32", cache_dir=shared_cache, threads=1)
     ids = model.tokenize(TEXTS)
     batched = model.infer(ids)
     for row, probs in zip(ids, batched, strict=True):
@@ -99,11 +110,13 @@ def test_a_cached_export_loads_without_the_pytorch_weights(
     assert again.predict(TEXTS) == first.predict(TEXTS)
 
 
-def test_int8_runs_every_product_by_a_weight_per_token(tiny_roberta: Path, tmp_path: Path) -> None:
+def test_int8_runs_every_product_by_a_weight_per_token(
+    tiny_roberta: Path, shared_cache: Path
+) -> None:
     import onnx
 
-    model = OnnxModel.load(str(tiny_roberta), precision="int8", cache_dir=tmp_path, threads=1)
-    path = model_file(cache_folder(tmp_path, model.info), RECIPE, packed=True)
+    model = OnnxModel.load(str(tiny_roberta), precision="int8", cache_dir=shared_cache, threads=1)
+    path = model_file(cache_folder(shared_cache, model.info), RECIPE, packed=True)
     graph = onnx.load(str(path)).graph
     per_token = {n.name for n in graph.node if n.op_type == "MatMulIntegerToFloat"}
     parts = (

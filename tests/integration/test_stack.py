@@ -249,8 +249,8 @@ def test_drifted_traffic_fires_the_drift_alert_and_normal_traffic_does_not(
 
 
 def _drift_alerts(stack: Stack) -> None:
-    # Normal traffic past the N gate (500 texts in 5m) must not look drifted.
-    send_traffic(stack, "normal", seconds=30, rate=25)
+    # Normal traffic past the N gate (500 texts in 5m; 720 sent) must not look drifted.
+    send_traffic(stack, "normal", seconds=12, rate=60)
     time.sleep(3)  # several evaluations and the scaled `for` (2m -> 6 s)
     n = query(stack, "job:sentiment_label_mix:n5m")
     chi2 = query(stack, "job:sentiment_label_mix:chi2_5m")
@@ -272,7 +272,7 @@ def _drift_alerts(stack: Stack) -> None:
     time.sleep(4)
     assert not DRIFT_ALERTS & set(active_alerts(stack)), active_alerts(stack).keys()
 
-    send_traffic(stack, "drift", seconds=20, rate=25)
+    send_traffic(stack, "drift", seconds=10, rate=60)
     alert = wait_for(
         "SentimentLabelMixDrift in Alertmanager",
         lambda: active_alerts(stack).get("SentimentLabelMixDrift"),
