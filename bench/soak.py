@@ -175,7 +175,7 @@ def _find_goodput(server: Server, requests: list[Request]) -> list[Step]:
         tried.append(step)
         log.info("goodput step %.1f req/s: p95 %.0f ms, p99 %.0f ms, %d errors",
                  rate, step.p95_ms, step.p99_ms, step.errors)  # fmt: skip
-        time.sleep(2)  # the admission bound keeps any backlog under 100 ms; this is ample
+        time.sleep(2)  # the admission bound keeps any backlog under 70 ms; this is ample
         return step
 
     tried: list[Step] = []

@@ -221,7 +221,7 @@ def test_health_ready_and_info(client: TestClient) -> None:
             "max_batch_items": 8,
             "max_body_bytes": 4096,
             "max_queue_size": 16,
-            "max_queue_wait_ms": 100.0,
+            "max_queue_wait_ms": 70.0,
             "request_timeout_s": 5.0,
         },
     }

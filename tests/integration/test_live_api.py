@@ -35,7 +35,7 @@ def live_settings(settings: Settings, tmp_path: Path) -> Settings:
             "max_batch_items": 64,
             "max_body_bytes": 100_000,
             "max_queue_size": 256,
-            "max_queue_wait_ms": 100.0,
+            "max_queue_wait_ms": 70.0,
             "live_interval_s": 0.5,
             "prometheus_url": "http://127.0.0.1:9090",
             "grafana_url": "http://127.0.0.1:3000",
