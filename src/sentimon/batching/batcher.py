@@ -6,26 +6,22 @@ texts admitted and not yet answered would keep a newcomer waiting longer than
 admitted only to wait past the latency target), or would pass `max_queue_size`. A model call
 costs a fixed part plus a part per text (`CallCost`, measured at start by `calibrate`), so a
 queue is counted as the few full calls it will run in; recent calls scale that shape to what
-the machine gives now. Each inference worker (a thread `nice` steps below the event loop's
-priority) takes its next batch from the queue itself as soon as it is free, waiting at most
-`max_wait_s` (counted from the oldest text) for the batch to fill up to `max_batch_size`
-(fewer where the wait bound is set and a full batch would take longer than half of it at the
-measured cost). A model that packs texts into rows (`ModelInfo.packed`) takes one packed call
-of a few texts (`PACKED_CALL_TEXTS`) at a time, in order; otherwise the batch is sorted by
-length and cut into calls that respect the token budget and never pad more than
-`max_padding_ratio` times the real tokens. Each call's results go to their callers as soon as
-it is done; a failed call fails every caller in it; callers that gave up before their batch
-ran are skipped. While the workers are busy the queue grows, so batches grow with load.
-Never on the event loop, which only puts texts in the queue and hands results back.
+the machine gives now. When an inference worker is free, a collector task takes what is
+queued, waiting at most `max_wait_s` (counted from the oldest text) for a batch to fill up to
+`max_batch_size` (fewer where the wait bound is set and a full batch would take longer than
+half of it at the measured cost), and hands it to that worker (worker threads run `nice` steps below
+the event loop's priority). There the texts are tokenized and cut into model calls: a model
+that packs texts into rows (`ModelInfo.packed`) takes them in packed calls of a few texts
+(`PACKED_CALL_TEXTS`), in order; otherwise the texts are sorted by length and cut into calls
+that respect the token budget and never pad more than `max_padding_ratio` times the real
+tokens. Each call's results go to their callers as soon as it is done; a failed call fails
+every caller in it; callers that gave up before their batch ran are skipped. While the
+workers are busy the next batch accumulates, so batches grow with load. Never on the event
+loop.
 
-The workers used to be handed each batch by a task on the event loop. Past capacity that loop
-is busy refusing the excess, and every batch waited for it: on the bundled model at five times
-capacity (Zen 5, 2 cores, in turns, three rounds) taking the batch on the worker answered
-4,253-4,489 requests in 10 s against 3,552-5,121, with admitted p50 127-129 ms against
-152-168 ms; at 90% of capacity and flat out it served the same. A worker that waited on a
-lock the event loop also takes made it worse (the loop then waited for a thread below its
-priority, and 429s took up to 2 s), so the queue is a `queue.SimpleQueue`, whose put never
-blocks.
+Workers that take their next batch from a `queue.SimpleQueue` themselves were tried (6f19038)
+and reverted: at five times capacity they answered more on a Zen 5 and less on a Zen 4, where
+two of four runs collapsed (429s at 1-3.8 s p99, client errors); README, "Past capacity".
 """
 
 from __future__ import annotations
@@ -33,9 +29,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -210,30 +206,28 @@ class MicroBatcher:
         """Measured worker seconds over `_shape`'s estimate, for recent calls (an exponential
         average); written by the workers, read on the event loop (a float is replaced
         whole)."""
-        self._ends: list[float | None] = [None] * workers
-        """When each worker's batch should end, at the service rate when it was taken (None:
-        the worker is free); written by the workers, read on the event loop."""
+        self._batch_ends: dict[asyncio.Task[None], float] = {}
+        """When each running model call should end, at the service rate when it started."""
         self._info = model.info
         self._labels = model.info.labels
         self._plan = call_planner(model.info)
         self._call_texts = PACKED_CALL_TEXTS if model.info.packed else None
         """Most texts in one model call, where the planner caps it."""
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        """Texts admitted and not taken yet: put on the event loop, taken by the workers (None
-        tells a worker to stop). Putting never blocks, so the event loop never waits for a
-        worker (below its priority) to let a lock go."""
+        self._queue: deque[_Item] = deque()
         self._admitted = 0
-        self._nice = nice
+        self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(
             max_workers=workers,
             thread_name_prefix="sentimon-infer",
             initializer=lower_priority,
             initargs=(nice,),
         )
-        self._loops: list[asyncio.Future[None]] = []
-        """Each worker's loop, running on its thread until the batcher closes."""
+        # A batch forms when a worker is free, from everything queued by then.
+        self._free_workers = asyncio.Semaphore(workers)
+        self._running: set[asyncio.Task[None]] = set()
         # Fast tokenizers refuse concurrent calls ("Already borrowed"); tokenizing is cheap.
         self._tokenize_lock = threading.Lock()
+        self._task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
         self._closing = False
         self.embedding_sink: Callable[[npt.NDArray[np.float32]], None] | None = None
@@ -255,10 +249,9 @@ class MicroBatcher:
         if scale is None:
             return None
         free_in = 0.0
-        ends = self._ends.copy()
-        if None not in ends:
-            free_in = max(0.0, min(e for e in ends if e is not None) - time.perf_counter())
-        queued = self._queue.qsize()
+        if len(self._batch_ends) >= self._workers:
+            free_in = max(0.0, min(self._batch_ends.values()) - time.perf_counter())
+        queued = len(self._queue)
         return free_in + scale * self._cost(queued, self.batch_cap()) / self._workers
 
     def _cost(self, texts: int, cap: int) -> float:
@@ -269,13 +262,11 @@ class MicroBatcher:
 
     def batch_cap(self) -> int:
         """Most texts taken into one batch: `max_batch_size` and, with a wait bound, as many as
-        run in half of it at the measured cost (a packing model's worker takes at most one
-        packed call of them at a time). An admitted request then waits at most the bound for
-        its turn and half as long again for its own batch, inside the seeds' 200 ms p95 with
-        room for the event loop and the network. (With as long again, RoBERTa-base at five
-        times capacity kept 225-253 ms at p95; with half, 180-198 ms and as many requests
-        answered; both measured when batches were handed out by the event loop, at a 100 ms
-        bound.) Below capacity the cap seldom
+        run in half of it at the measured cost. An admitted request then waits at most the
+        bound for its turn and half as long again for its own batch: 150 ms at the default
+        bound, inside the seeds' 200 ms p95 with room for the event loop and the network.
+        (With as long again, RoBERTa-base at five times capacity kept 225-253 ms at p95; with
+        half, 180-198 ms and as many requests answered.) Below capacity the cap seldom
         binds: against a cap that kept batches full while their texts were fresh, in turns
         at 90% of capacity, p95 was 50-65 vs 45-93 ms on the bundled model and 65-83 vs
         87-114 ms on RoBERTa-base (Zen 5, three rounds). An earlier A/B against a cap of the
@@ -300,22 +291,13 @@ class MicroBatcher:
         of `PACKED_CALL_TEXTS`; tokenizing included, best of two each) on a worker, and take
         the fixed and per-text cost from them. Run before traffic is admitted; a failure
         leaves admission counting per text."""
-        # On a thread of its own at the workers' priority (theirs each run a worker's loop).
-        calibration = ThreadPoolExecutor(
-            max_workers=1,
-            thread_name_prefix="sentimon-infer-calibrate",
-            initializer=lower_priority,
-            initargs=(self._nice,),
-        )
-        try:
+        try:  # on a worker thread: a batch submitted meanwhile waits its turn there
             shape = await asyncio.get_running_loop().run_in_executor(
-                calibration, self._measure_shape, text
+                self._executor, self._measure_shape, text
             )
         except Exception:
             log.exception("calibrating the admission estimate failed; it counts per text")
             return self._shape
-        finally:
-            calibration.shutdown(wait=False)
         self._shape, self._scale = shape, 1.0
         log.info(
             "a model call costs about %.1f ms + %.2f ms a text",
@@ -362,30 +344,26 @@ class MicroBatcher:
 
     @property
     def healthy(self) -> bool:
-        return (
-            bool(self._loops)
-            and self._failure is None
-            and not self._closing
-            and not any(f.done() for f in self._loops)
-        )
+        return self._task is not None and not self._task.done() and not self._closing
 
     def start(self) -> None:
-        if self._loops:
-            return
-        loop = asyncio.get_running_loop()
-        self._loops = [
-            asyncio.wrap_future(self._executor.submit(self._work, worker, loop))
-            for worker in range(self._workers)
-        ]
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._collect(), name="sentimon-batcher"
+            )
 
     async def close(self) -> None:
-        """Fail what is still queued, let the running calls finish and answer, then stop."""
+        """Fail what is still queued, let the running call finish and answer, then stop."""
         self._closing = True
-        self._fail(self._drain(), ModelNotReady("the service is shutting down"))
-        for _ in self._loops:
-            self._queue.put(None)
-        if self._loops:  # a worker's failure is logged where it happened
-            await asyncio.gather(*self._loops, return_exceptions=True)
+        self._fail_queued(ModelNotReady("the service is shutting down"))
+        self._wakeup.set()
+        if self._task is not None:
+            try:
+                await self._task
+            except Exception:  # already logged by the collector
+                pass
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
 
     async def predict(self, texts: Sequence[str]) -> list[Prediction]:
@@ -400,8 +378,8 @@ class MicroBatcher:
         items = [_Item(text, loop.create_future()) for text in texts]
         self._admitted += n
         self._metrics.queue_depth.set(self._admitted)
-        for item in items:
-            self._queue.put(item)
+        self._queue.extend(items)
+        self._wakeup.set()
         try:
             async with asyncio.timeout(self._timeout_s):
                 if n == 1:  # most requests; gather would add a future and its callbacks
@@ -420,90 +398,67 @@ class MicroBatcher:
         self._admitted -= n
         self._metrics.queue_depth.set(self._admitted)
 
-    def _work(self, worker: int, loop: asyncio.AbstractEventLoop) -> None:
-        """A worker's loop, on its own thread: take a batch, run it, answer it, until the
-        batcher closes. A bug here fails what is queued and reports the batcher unready."""
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            while (batch := self._take(worker, loop)) is not None:
-                try:
-                    self._run(batch, loop)
-                except Exception as exc:  # tokenizing or planning failed: fail what is left
-                    log.exception("inference failed for a batch of %d texts", len(batch))
-                    error = InferenceFailed(f"inference failed ({type(exc).__name__})")
-                    loop.call_soon_threadsafe(self._fail_left, batch, error)
-                finally:
-                    self._ends[worker] = None
-        except BaseException as exc:
+            while True:
+                await self._free_workers.acquire()
+                while not self._queue and not self._closing:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                if self._closing:
+                    self._free_workers.release()
+                    return
+                # The wait counts from the oldest text's arrival: texts that queued while the
+                # worker was busy have waited long enough and go at once.
+                deadline = self._queue[0].enqueued + self._limits.max_wait_s
+                cap = self.batch_cap()
+                while len(self._queue) < cap and not self._closing:
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0:
+                        break
+                    self._wakeup.clear()
+                    try:
+                        async with asyncio.timeout(remaining):
+                            await self._wakeup.wait()
+                    except TimeoutError:
+                        break
+                size = min(len(self._queue), cap)
+                batch = [self._queue.popleft() for _ in range(size)]
+                live = [item for item in batch if not item.future.done()]
+                self._release(len(batch) - len(live))
+                if not live:
+                    self._free_workers.release()
+                    continue
+                task = loop.create_task(self._dispatch(live, loop))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+                cost = (self._scale or 0.0) * self._cost(len(live), len(live))
+                self._batch_ends[task] = time.perf_counter() + cost
+                task.add_done_callback(self._batch_ends.pop)
+        except Exception as exc:  # a bug in the loop itself: fail everyone, report unready
             self._failure = exc
-            log.exception("inference worker %d stopped", worker)
-            stopped = ModelNotReady("inference worker stopped")
-            loop.call_soon_threadsafe(self._fail, self._drain(), stopped)
+            log.exception("the batcher stopped")
+            self._fail_queued(ModelNotReady("inference worker stopped"))
             raise
 
-    def _take(self, worker: int, loop: asyncio.AbstractEventLoop) -> list[_Item] | None:
-        """On a worker: the next batch, once texts are queued (None once closing). The wait
-        for a batch to fill counts from the oldest text's arrival: texts that queued while
-        every worker was busy have waited long enough and go at once. A packing model's
-        batch is one packed call: the texts after it are left to the next free worker, so
-        each waits for its own call and not for the calls of a batch ahead of it in line."""
-        while not self._closing:
-            first = self._queue.get()
-            if first is None:
-                return None
-            batch = [first]
-            cap = self.batch_cap()
-            if self._call_texts:
-                cap = min(cap, self._call_texts)
-            deadline = first.enqueued + self._limits.max_wait_s
-            stop = False
-            while len(batch) < cap:
-                try:  # what is queued already goes at once; then wait out the deadline
-                    item = self._queue.get(timeout=max(0.0, deadline - time.perf_counter()))
-                except queue.Empty:
-                    break
-                if item is None:  # closing: run what was taken, then stop
-                    stop = True
-                    break
-                batch.append(item)
-            live = [item for item in batch if not item.future.done()]
-            if len(live) < len(batch):  # their callers gave up
-                loop.call_soon_threadsafe(self._release, len(batch) - len(live))
-            if stop:
-                self._queue.put(None)  # after this batch, for this worker's next look
-            if live:
-                cost = (self._scale or 0.0) * self._cost(len(live), len(live))
-                self._ends[worker] = time.perf_counter() + cost
-                return live
-        return None
+    async def _dispatch(self, live: list[_Item], loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            await loop.run_in_executor(self._executor, self._run, live, loop)
+        except Exception as exc:  # tokenizing or planning failed: fail what is left
+            log.exception("inference failed for a batch of %d texts", len(live))
+            error = InferenceFailed(f"inference failed ({type(exc).__name__})")
+            left = [item for item in live if not item.delivered]
+            self._deliver(left, [error] * len(left))
+        finally:
+            self._free_workers.release()
 
-    def _drain(self) -> list[_Item]:
-        """Take every text still queued (the stop signals stay)."""
-        items: list[_Item] = []
-        stops = 0
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                stops += 1
-            else:
-                items.append(item)
-        for _ in range(stops):
-            self._queue.put(None)
-        return items
-
-    def _fail(self, items: Sequence[_Item], error: Exception) -> None:
-        """On the event loop: fail texts that were never taken."""
-        self._release(len(items))
-        for item in items:
+    def _fail_queued(self, error: Exception) -> None:
+        while self._queue:
+            item = self._queue.popleft()
+            self._release(1)
             if not item.future.done():
                 item.future.set_exception(error)
-
-    def _fail_left(self, items: Sequence[_Item], error: Exception) -> None:
-        """On the event loop: fail what a failed batch has not answered yet."""
-        left = [item for item in items if not item.delivered]
-        self._deliver(left, [error] * len(left))
 
     def _deliver(
         self, items: Sequence[_Item], results: Sequence[Prediction | BaseException]

@@ -1,7 +1,6 @@
 import asyncio
 import dataclasses
 import os
-import queue
 import random
 import re
 import sys
@@ -561,12 +560,9 @@ async def test_a_packing_model_is_priced_in_the_packed_calls_it_is_served_in(
     assert batcher.batch_cap() in (12, 13)
     # A queue of 12 texts is priced as 3 calls: 3 x 5 ms + 12 x 2 ms = 39 ms on one worker.
     loop = asyncio.get_running_loop()
-    # The estimate reads the queue's size: a queue no worker waits on holds the 12 texts.
-    taken_from, batcher._queue = batcher._queue, queue.SimpleQueue()
-    for i in range(12):
-        batcher._queue.put(_Item(f"t{i}", loop.create_future()))
+    batcher._queue.extend(_Item(f"t{i}", loop.create_future()) for i in range(12))
     assert batcher.expected_wait_s() == pytest.approx(0.039, rel=0.25)
-    batcher._queue = taken_from
+    batcher._queue.clear()
     await batcher.close()
 
 
