@@ -50,7 +50,13 @@ def main(argv: list[str] | None = None) -> None:
         "--goodput-step",
         type=float,
         default=defaults.goodput_step_s,
-        help="seconds per rate tried in the goodput search",
+        help="seconds per rate tried in the goodput search (longer at low rates)",
+    )
+    parser.add_argument(
+        "--goodput-max-step",
+        type=float,
+        default=defaults.goodput_max_step_s,
+        help="seconds a low rate is tried at most, to see enough requests",
     )
     parser.add_argument(
         "--goodput-steps",
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             open_rate=args.open_rate,
             open_duration_s=args.open_duration,
             goodput_step_s=args.goodput_step,
+            goodput_max_step_s=args.goodput_max_step,
             goodput_steps=args.goodput_steps,
             overload_s=args.overload_duration,
             threads=args.threads,

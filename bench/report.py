@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.goodput import P95_MS, P99_MS, Step
+from bench.goodput import MIN_STEP_REQUESTS, P95_MS, P99_MS, Step
 from bench.overload import RECOVERY_WAIT_S as RECOVERY_S
 
 BASELINE = "tutorial"
@@ -326,6 +326,16 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _step_time(cfg: dict[str, Any]) -> str:
+    longest = cfg.get("goodput_max_step_s")
+    if longest is None:  # runs before low rates were tried for longer
+        return f"{cfg['goodput_step_s']:g} s"
+    return (
+        f"{cfg['goodput_step_s']:g} s (at low rates long enough for {MIN_STEP_REQUESTS} "
+        f"requests, up to {longest:g} s)"
+    )
+
+
 def _goodput_tables(results: dict[str, Any]) -> list[str]:
     """Goodput first: per model, each server's highest Poisson rate within the service level,
     and the steps that found it."""
@@ -336,7 +346,7 @@ def _goodput_tables(results: dict[str, Any]) -> list[str]:
         "",
         f"**Goodput at the seeds' service level** (p95 <= {P95_MS:g} ms, p99 <= {P99_MS:g} ms, "
         f"no errors): the highest rate of Poisson arrivals a server met it at, found by search, "
-        f"{cfg['goodput_step_s']:g} s per rate tried, latency from the scheduled send time. "
+        f"{_step_time(cfg)} per rate tried, latency from the scheduled send time. "
         "In flight: requests held at once on average at that rate (rate x mean latency).",
     ]
     if any(o.get("goodput") for o in results.get("overload", [])):

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.goodput import Step, search
+from bench.goodput import Step, search, step_seconds
 from bench.overload import OverloadRun, admission_on, measure_overload
 from bench.peak import Peaks, measure_peaks
 from bench.peers import PEERS, ensure_env, peer_spec
@@ -48,7 +48,9 @@ class BenchConfig:
     open_rate: float = 15.0
     open_duration_s: float = 20.0
     goodput_step_s: float = 8.0
-    """Seconds of Poisson arrivals per rate tried in the goodput search."""
+    """Seconds of Poisson arrivals per rate tried in the goodput search; longer at low rates,
+    for `goodput.MIN_STEP_REQUESTS` requests, up to `goodput_max_step_s`."""
+    goodput_max_step_s: float = 30.0
     goodput_steps: int = 6
     """Rates tried per server at most (0: no goodput search)."""
     overload_s: float = 10.0
@@ -520,7 +522,7 @@ def _search_goodput(
                 server.port,
                 requests,
                 rate=rate,
-                duration_s=config.goodput_step_s,
+                duration_s=step_seconds(rate, config.goodput_step_s, config.goodput_max_step_s),
                 poisson_seed=config.seed + len(tried),
                 timeout_s=5.0,
             )

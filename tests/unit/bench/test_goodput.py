@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.goodput import Step, best, search
+from bench.goodput import MIN_STEP_REQUESTS, Step, best, search, step_seconds
 
 
 def server(capacity: float) -> tuple[list[float], object]:
@@ -49,3 +49,11 @@ def test_it_refuses_nonsense() -> None:
     _, try_rate = server(1)
     with pytest.raises(ValueError, match="need a rate > 0"):
         search(try_rate, hint=0, max_steps=3)  # type: ignore[arg-type]
+
+
+def test_low_rates_are_tried_long_enough_for_a_percentile_time_allowing() -> None:
+    assert MIN_STEP_REQUESTS == 60
+    assert step_seconds(100.0, 8.0, 30.0) == 8.0  # 800 requests in 8 s
+    assert step_seconds(5.0, 8.0, 30.0) == 12.0  # 60 requests
+    assert step_seconds(0.7, 8.0, 30.0) == 30.0  # 21 requests, the most time allowed
+    assert step_seconds(0.7, 40.0, 30.0) == 40.0  # never shorter than asked

@@ -183,6 +183,16 @@ def test_goodput_is_the_highest_rate_tried_that_met_the_service_level() -> None:
         "| bentoml | 25.0 | 1.2x | 750 | 13% | 2.5 | 30.0: 150/300 1 err ✗, 25.0: 200/500 ✓ |"
     ]
     assert "| roberta-base: server | goodput req/s | vs tutorial |" in markdown
+    assert "found by search, 8 s per rate tried, latency from" in markdown
+
+
+def test_goodput_legend_says_low_rates_run_longer() -> None:
+    run_results = results([170.0, 160.0, 180.0])
+    run_results["config"]["goodput_max_step_s"] = 30.0
+    assert (
+        "found by search, 8 s (at low rates long enough for 60 requests, up to 30 s) per rate "
+        "tried, latency from" in render_markdown(run_results)
+    )
 
 
 def test_a_peer_that_met_the_level_at_no_rate_is_named_so() -> None:
