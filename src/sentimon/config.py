@@ -95,7 +95,9 @@ class Settings(BaseSettings):
     max_queue_wait_ms: float = Field(default=70.0, ge=0, le=600_000)
     """A request that would wait longer than this before its texts are taken up (the rest of
     the model calls running, then the calls the texts queued before it will make, at the cost
-    per call and per text measured) gets 429 at once, with a Retry-After; 0: no such bound."""
+    per call and per text measured) gets 429 at once, with a Retry-After. A burst may pass it
+    for up to 1 s, to three times it, while texts arrive slower than the workers clear them (a
+    moment's stall of the machine, not overload); 0: no such bound."""
 
     request_timeout_s: float = Field(default=10.0, gt=0, le=600)
     """A request still waiting for inference after this long gets 503."""

@@ -3,15 +3,17 @@
 Callers put texts into a bounded queue. Admission refuses at once (`Overloaded`) when the
 texts admitted and not yet answered would keep a newcomer waiting longer than
 `max_queue_wait_s` at the service rate measured on recent batches (so a request is never
-admitted only to wait past the latency target), or would pass `max_queue_size`. A model call
-costs a fixed part plus a part per text (`CallCost`, measured at start by `calibrate`), so a
-queue is counted as the few full calls it will run in; recent calls scale that shape to what
-the machine gives now. When an inference worker is free, a collector task takes what is
-queued, waiting at most `max_wait_s` (counted from the oldest text) for a batch to fill up to
-`max_batch_size` (fewer where the wait bound is set and a full batch would take longer than
-half of it at the measured cost), and hands it to that worker (worker threads run `nice` steps below
-the event loop's priority). There the texts are tokenized and cut into model calls: a model
-that packs texts into rows (`ModelInfo.packed`) takes them in packed calls of a few texts
+admitted only to wait past the latency target), or would pass `max_queue_size`. While texts
+arrive slower than the workers clear them, a burst may take the wait past the bound for up to
+`BURST_S`, to at most `BURST_LIMIT` times it. A model call costs a fixed part plus a part per
+text (`CallCost`, measured at start by `calibrate`), so a queue is counted as the few full
+calls it will run in; recent calls scale that shape to what the machine gives now. When an
+inference worker is free, a collector task takes what is queued, waiting at most
+`max_wait_s` (counted from the oldest text) for a batch to fill up to `max_batch_size` (fewer
+where the wait bound is set and a full batch would take longer than half of it at the
+measured cost), and hands it to that worker (worker threads run `nice` steps below the event
+loop's priority). There the texts are tokenized and cut into model calls: a model that packs
+texts into rows (`ModelInfo.packed`) takes them in packed calls of a few texts
 (`PACKED_CALL_TEXTS`), in order; otherwise the texts are sorted by length and cut into calls
 that respect the token budget and never pad more than `max_padding_ratio` times the real
 tokens. Each call's results go to their callers as soon as it is done; a failed call fails
@@ -57,7 +59,32 @@ _COST_OUTLIER = 3.0
 shared cores a worker descheduled for tens of milliseconds makes a 3 ms call look 10-40x as
 costly; taken whole, that one sample priced every queued text at several times its cost and
 refused a burst of requests at half capacity (14 at once in a soak) that the server answered
-in under 100 ms. A lasting slowdown still raises the rate by up to 60% a call."""
+in under 100 ms. A lasting slowdown still raises the rate by up to 60% a call. The median of
+the last nine calls, which ignores a stop of the process altogether, was tried: past capacity
+it priced the queue too low, as descheduled calls are then the rule rather than the
+exception, and admitted requests waited longer. With the burst allowance below, the bundled
+model at five times capacity (Zen 4, two rounds each in turns with the bound alone) had its
+429s at 361-439 ms p99 and admitted requests at 231-284 ms p95 with the median, against
+18-130 and 159-210 ms; with this average, 18-125 and 161-196 ms against 22-249 and 176-225
+ms. Bursts after a stop are what `BURST_S` is for."""
+
+BURST_S = 1.0
+"""How long admission lets the expected wait stay past `max_queue_wait_s` before it refuses,
+while texts arrive slower than the workers clear them and the wait stays under `BURST_LIMIT`
+times the bound: a standing queue, not a burst, is what it refuses (CoDel's idea). Once
+refusing it goes on until the wait has been back within the bound for as long. Also the time
+constant of the arrival rate. A soak at half capacity (Zen 4, 7dde360) had 59 requests
+refused in one minute while the slowest answer beside them took 211 ms: a moment's stall of
+the machine queues the arrivals of a few hundred milliseconds, which the workers clear in
+tens. Past capacity the arrival rate crosses the service rate within a few hundred
+milliseconds and the bound holds from then on."""
+
+BURST_LIMIT = 3.0
+"""Past this multiple of `max_queue_wait_s` a request is refused at once. A request let in at
+the limit waits about 210 ms at the default bound, and its own batch: past the seeds' 200 ms,
+but answered. At twice the bound, the bundled model at 153 req/s with the process stopped for
+300 ms every 6 s still refused 40 requests in a minute (186 with no burst allowed); at three
+times, with stops of 200-500 ms, 0-53 (263-301 with none; Zen 4)."""
 
 
 _OWN_BATCH_SHARE = 0.5
@@ -206,6 +233,19 @@ class MicroBatcher:
         """Measured worker seconds over `_shape`'s estimate, for recent calls (an exponential
         average); written by the workers, read on the event loop (a float is replaced
         whole)."""
+        self._over_since: float | None = None
+        """Since when every admission check found the expected wait past the bound."""
+        self._under_since = 0.0
+        """Since when every admission check found it within the bound."""
+        self._refusing = False
+        """The wait stayed past the bound longer than a burst, or while texts arrived faster
+        than the workers clear them: refuse past it."""
+        self._arrivals = 0.0
+        """Texts offered a second (an exponential average over `BURST_S`), as of
+        `_arrivals_at`."""
+        self._arrivals_at = 0.0
+        self._clock: Callable[[], float] = time.perf_counter
+        """Admission's clock for bursts and arrivals."""
         self._batch_ends: dict[asyncio.Task[None], float] = {}
         """When each running model call should end, at the service rate when it started."""
         self._info = model.info
@@ -326,21 +366,63 @@ class MicroBatcher:
 
     def refusal(self, texts: int) -> Overloaded | None:
         """Why `texts` more would be refused now (too many texts in flight, or a wait past
-        `max_queue_wait_s`), or None if they would be admitted."""
+        `max_queue_wait_s` for longer than a burst, `BURST_S`, or past `BURST_LIMIT` times
+        it), or None if they would be admitted. Each call is an admission check: it moves
+        the burst's clock."""
         if self._admitted + texts > self._max_queue_size:
+            self._arrive(texts)
             return Overloaded(
                 f"server busy: {self._admitted} texts queued, limit "
                 f"{self._max_queue_size}; retry shortly"
             )
         limit = self._max_queue_wait_s
         expected = self.expected_wait_s()
-        if limit is not None and expected is not None and expected > limit:
+        if limit is not None and expected is not None and self._past_bound(expected, limit):
+            self._arrive(texts)
             return Overloaded(
                 f"server busy: about {expected * 1000:.0f} ms of work queued ahead, limit "
                 f"{limit * 1000:.0f} ms; retry shortly",
                 retry_after_s=max(1, math.ceil(expected - limit)),
             )
         return None
+
+    def _past_bound(self, expected: float, limit: float) -> bool:
+        """Whether a newcomer expected to wait `expected` seconds is refused under the bound
+        `limit`: past it for longer than a burst, past `BURST_LIMIT` times it, past it while
+        texts arrive faster than the workers clear them, or past it while refusing."""
+        now = self._clock()
+        if expected <= limit:
+            if self._over_since is not None:
+                self._over_since, self._under_since = None, now
+            elif self._refusing and now - self._under_since >= BURST_S:
+                self._refusing = False
+            return False
+        if self._over_since is None:
+            self._over_since = now
+        if (
+            expected > BURST_LIMIT * limit
+            or now - self._over_since >= BURST_S
+            or self._arrival_rate(now) > self.service_rate()
+        ):
+            self._refusing = True
+        return self._refusing
+
+    def _arrive(self, texts: int) -> None:
+        """Count `texts` offered now (once a request: when refused, or when admitted)."""
+        now = self._clock()
+        self._arrivals = self._arrival_rate(now) + texts / BURST_S
+        self._arrivals_at = now
+
+    def _arrival_rate(self, now: float) -> float:
+        return self._arrivals * math.exp(min(0.0, self._arrivals_at - now) / BURST_S)
+
+    def service_rate(self) -> float:
+        """Texts a second the workers clear in full calls at the measured cost (inf before
+        any call is measured)."""
+        scale, cap = self._scale, self.batch_cap()
+        if not scale:
+            return math.inf
+        return self._workers * cap / (scale * self._cost(cap, cap))
 
     @property
     def healthy(self) -> bool:
@@ -376,6 +458,7 @@ class MicroBatcher:
             raise refusal
         loop = asyncio.get_running_loop()
         items = [_Item(text, loop.create_future()) for text in texts]
+        self._arrive(n)
         self._admitted += n
         self._metrics.queue_depth.set(self._admitted)
         self._queue.extend(items)

@@ -6,13 +6,15 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
 from sentimon.batching.batcher import (
+    BURST_LIMIT,
+    BURST_S,
     PACKED_CALL_TEXTS,
     BatchLimits,
     MicroBatcher,
@@ -465,14 +467,90 @@ async def test_admission_bounds_the_expected_wait_behind_the_queue(metrics: Metr
     outcomes = await asyncio.gather(*(timed(f"t{i}") for i in range(30)))
     answered = [o for o in outcomes if isinstance(o, float)]
     refused = [o for o in outcomes if isinstance(o, Overloaded)]
-    # About 0.1 s / 20 ms = 5 texts may wait ahead of a newcomer; the rest are refused at once.
-    assert 3 <= len(answered) <= 9 and len(refused) == 30 - len(answered)
-    assert max(answered) < 0.4
+    # A burst may queue up to BURST_LIMIT x 0.1 s / 20 ms = 15 texts ahead of a newcomer; the
+    # rest are refused at once.
+    assert BURST_LIMIT == 3
+    assert 11 <= len(answered) <= 19 and len(refused) == 30 - len(answered)
+    assert max(answered) < 0.7
     assert re.fullmatch(
         r"server busy: about \d+ ms of work queued ahead, limit 100 ms; retry shortly",
         refused[0].message,
     )
     assert refused[0].headers == {"Retry-After": "1"}
+    await batcher.close()
+
+
+def on_a_fake_clock(
+    batcher: MicroBatcher, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[float, float], None]:
+    """Set a 100 ms bound and put admission on a clock and an expected wait the test moves with
+    the function returned: `now(at, expected)`."""
+    batcher._max_queue_wait_s = 0.1
+    clock, wait = [0.0], [0.0]
+    monkeypatch.setattr(batcher, "_clock", lambda: clock[0])
+    monkeypatch.setattr(batcher, "expected_wait_s", lambda: wait[0])
+
+    def now(at: float, expected: float) -> None:
+        clock[0], wait[0] = at, expected
+
+    return now
+
+
+async def test_a_burst_may_queue_past_the_bound_for_a_moment_and_a_standing_queue_may_not(
+    metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batcher = make(FakeModel(), metrics)
+    now = on_a_fake_clock(batcher, monkeypatch)
+
+    def admitted(at: float, expected: float) -> bool:
+        now(at, expected)
+        return batcher.refusal(1) is None
+
+    assert BURST_S == 1.0 and BURST_LIMIT == 3
+    # A burst: past the bound for under a second and under three times it.
+    assert admitted(0.0, 0.05)
+    assert admitted(0.1, 0.25) and admitted(0.9, 0.15)
+    assert admitted(1.0, 0.05)  # drained in time
+    assert admitted(1.2, 0.2)  # the next burst has a second of its own
+    # A standing queue: past the bound for a second is refused, and goes on being refused
+    # past the bound until the wait has been within it for a second.
+    assert admitted(2.1, 0.12)
+    assert not admitted(2.2, 0.12)
+    assert admitted(2.3, 0.1)  # within the bound: taken
+    assert not admitted(3.2, 0.11)  # within it for only 0.9 s
+    assert admitted(3.3, 0.09)
+    assert admitted(4.4, 0.08)  # within it for 1.1 s: no longer refusing
+    assert admitted(4.5, 0.2)
+    # Past three times the bound is refused at once.
+    assert not admitted(4.6, 0.31)
+    assert not admitted(4.7, 0.15)
+    monkeypatch.undo()
+    await batcher.close()
+
+
+async def test_no_burst_is_taken_while_texts_arrive_faster_than_the_workers_clear_them(
+    metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batcher = make(FakeModel(), metrics)
+    now = on_a_fake_clock(batcher, monkeypatch)
+    monkeypatch.setattr(batcher, "service_rate", lambda: 100.0)
+
+    def offered(at: float, texts: int, expected: float) -> bool:
+        now(at, expected)
+        refused = batcher.refusal(texts)
+        if refused is None:
+            batcher._arrive(texts)  # as `predict` counts what it admits
+        return refused is None
+
+    # 60 texts a second for 3 s, within the bound: the workers clear 100.
+    assert all(offered(i * 0.05, 3, 0.05) for i in range(60))
+    assert offered(3.0, 3, 0.2)  # a burst past the bound is taken
+    assert offered(3.1, 3, 0.05)
+    # 200 texts a second for a second: the queue stands, however short a while.
+    assert all(offered(3.1 + i * 0.02, 4, 0.05) for i in range(1, 51))
+    assert not offered(4.12, 4, 0.11)
+    assert not offered(4.14, 4, 0.11)
+    monkeypatch.undo()
     await batcher.close()
 
 
@@ -633,18 +711,19 @@ class BreakableModel(FakeModel):
 
 
 async def test_a_running_model_call_counts_only_by_what_is_left_of_it(metrics: Metrics) -> None:
-    batcher = make(PerTextModel(0.05), metrics, BatchLimits(max_batch_size=10, max_wait_s=0))
+    batcher = make(PerTextModel(0.08), metrics, BatchLimits(max_batch_size=10, max_wait_s=0))
     batcher._max_queue_wait_s = 0.2
     batcher.start()
-    await batcher.predict(["measured at about 50 ms a text"])
-    running = asyncio.create_task(batcher.predict([f"t{i}" for i in range(10)]))  # 500 ms
+    await batcher.predict(["measured at about 80 ms a text"])
+    running = asyncio.create_task(batcher.predict([f"t{i}" for i in range(10)]))  # 800 ms
     await asyncio.sleep(0.05)
-    # Just started: about 450 ms left, nothing queued; a newcomer would wait too long.
-    assert (batcher.expected_wait_s() or 0) > 0.3
+    # Just started: about 750 ms left, nothing queued; a newcomer would wait too long, even
+    # as a burst.
+    assert (batcher.expected_wait_s() or 0) > BURST_LIMIT * 0.2
     with pytest.raises(Overloaded):
         await batcher.predict(["too early"])
-    await asyncio.sleep(0.37)
-    # Most of it done: the ten texts in the call no longer count as 500 ms of work.
+    await asyncio.sleep(0.62)
+    # Most of it done: the ten texts in the call no longer count as 800 ms of work.
     assert (batcher.expected_wait_s() or 0) < 0.2
     assert await batcher.predict(["in time"]) == [fake_prediction("in time")]
     await running
