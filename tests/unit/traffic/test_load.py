@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import math
 import statistics
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -21,6 +23,7 @@ from sentimon.traffic.load import (
     closed_loop,
     open_loop,
     percentile,
+    run,
     schedule,
 )
 
@@ -292,3 +295,43 @@ def test_summary_counts_and_throughput() -> None:
     assert summary.p50_s == 0.020
     assert summary.max_s == 0.030
     assert summary.statuses == {DROPPED: 1, 200: 2, 429: 1}
+
+
+def _walked(obj: object) -> bool:
+    """Whether a collection of the oldest generation walks `obj`."""
+    return any(o is obj for o in gc.get_objects())
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_run_keeps_what_came_before_out_of_collections_and_collects_its_own() -> None:
+    before = _Cycle()
+
+    async def inside() -> tuple[int, bool, bool]:
+        made = _Cycle()
+        dead = weakref.ref(made)
+        del made
+        gc.collect()
+        return gc.get_freeze_count(), _walked(before), dead() is None
+
+    frozen, before_tracked, collected = run(inside())
+    assert frozen > 0
+    assert not before_tracked  # in the permanent generation: no collection walks it
+    assert collected
+    assert gc.get_freeze_count() == 0
+    assert _walked(before)
+
+
+def test_run_leaves_a_callers_freeze_in_place() -> None:
+    async def nothing() -> None:
+        return None
+
+    gc.freeze()
+    try:
+        run(nothing())
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
