@@ -20,6 +20,7 @@ from sentimon.api.router import ROUTE_PATHS, api_router
 from sentimon.config import Settings
 from sentimon.errors import ModelLoadError
 from sentimon.metrics.definitions import build_metrics
+from sentimon.metrics.exposition import Exposition
 from sentimon.metrics.live import LiveHistory
 from sentimon.model.base import SentimentModel
 from sentimon.model.workers import run_lowered
@@ -65,6 +66,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.exposition = Exposition(metrics.registry)
     app.state.service = service
     app.state.live = live
     # Past capacity, predictions are refused by the connection before the app sees them

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 router = APIRouter(tags=["metrics"])
 
@@ -11,6 +11,4 @@ router = APIRouter(tags=["metrics"])
 @router.get("/metrics", include_in_schema=True, response_class=Response)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics of this process."""
-    return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    return Response(request.app.state.exposition.render(), media_type=CONTENT_TYPE_LATEST)
