@@ -18,7 +18,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench.overhead import measure_connection_guard_cost, measure_middleware_cost
+from bench.overhead import (
+    measure_connection_guard_cost,
+    measure_middleware_cost,
+    measure_scrape_cost,
+)
 from bench.peers import PEERS
 from bench.report import render_chart, render_markdown, update_readme
 from bench.run import MODELS, BenchConfig, run_benchmark
@@ -107,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         results["config"]["work_dir"] = ".cache/bench"
         results["middleware"] = measure_middleware_cost()
         results["connection_guard"] = measure_connection_guard_cost()
+        results["scrape"] = measure_scrape_cost()
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     markdown = render_markdown(results)

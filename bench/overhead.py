@@ -2,7 +2,8 @@
 
 GET /healthz through the whole app (HTTP metrics, request id and in-progress gauge, body
 limit, error handlers) against the same routes in a bare FastAPI app, both driven directly
-over ASGI so no server or client overhead is in either number.
+over ASGI so no server or client overhead is in either number. Likewise the connection guard
+against uvicorn's own protocol, and a `/metrics` body against prometheus_client's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from sentimon.app import create_app
 from sentimon.config import Settings
@@ -55,6 +56,34 @@ def measure_middleware_cost(requests: int = 5000) -> dict[str, float]:
         return (time.perf_counter() - start) / requests * 1e6
 
     return asyncio.run(_interleaved(lambda: per_request_us(app), lambda: per_request_us(bare)))
+
+
+def measure_scrape_cost(scrapes: int = 200) -> dict[str, float]:
+    """The body of `GET /metrics` for a new app's registry (every series present from the
+    start, process collectors included): sentimon's renderer (`metrics.exposition`) against
+    prometheus_client's `generate_latest`, on the same registry. Both run on the event loop
+    in the server, so this is time no request is answered."""
+    app = create_app(Settings(), registry=CollectorRegistry())
+    registry = app.state.metrics.registry
+    exposition = app.state.exposition
+
+    def per_scrape_us(render: Callable[[], bytes]) -> float:
+        for _ in range(20):
+            render()
+        start = time.perf_counter()
+        for _ in range(scrapes):
+            render()
+        return (time.perf_counter() - start) / scrapes * 1e6
+
+    async def ours() -> float:
+        return per_scrape_us(exposition.render)
+
+    async def library() -> float:
+        return per_scrape_us(lambda: generate_latest(registry))
+
+    costs = asyncio.run(_interleaved(ours, library))
+    samples = sum(len(m.samples) for m in registry.collect())
+    return {**costs, "samples": samples}
 
 
 async def _interleaved(

@@ -323,6 +323,15 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"{g['without_us']:.1f} µs through uvicorn's plain httptools protocol: "
             f"{g['cost_us']:.1f} µs.",
         ]
+    if "scrape" in results:
+        s = results["scrape"]
+        lines += [
+            "",
+            f"Scrape cost (a new app's registry, {s['samples']:.0f} samples, in process): "
+            f"{s['with_us']:,.0f} µs to render `/metrics` against {s['without_us']:,.0f} µs "
+            f"through prometheus_client's `generate_latest`: "
+            f"{s['with_us'] / s['without_us']:.2f}x.",
+        ]
     return "\n".join(lines) + "\n"
 
 

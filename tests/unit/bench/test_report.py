@@ -249,6 +249,16 @@ def test_markdown_has_one_row_per_server_with_medians() -> None:
     assert markdown.startswith("Machine: Test CPU, 2 cores, 24 GiB;")
 
 
+def test_scrape_cost_is_a_ratio_against_the_library_in_the_same_run() -> None:
+    run = results([170.0, 160.0, 180.0])
+    assert "Scrape cost" not in render_markdown(run)  # runs from before it was measured
+    run["scrape"] = {"with_us": 1_900.0, "without_us": 3_250.0, "cost_us": -1_350.0, "samples": 512}
+    assert (
+        "Scrape cost (a new app's registry, 512 samples, in process): 1,900 µs to render "
+        "`/metrics` against 3,250 µs through prometheus_client's `generate_latest`: 0.58x."
+    ) in render_markdown(run)
+
+
 def test_machine_line_names_the_int8_recipe_in_use() -> None:
     run = results([170.0])
     run["machine"]["cpu"] = "AMD EPYC (family 25, model 1, AVX2, no VNNI)"
