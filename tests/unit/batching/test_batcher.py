@@ -729,3 +729,48 @@ async def test_a_running_model_call_counts_only_by_what_is_left_of_it(metrics: M
     await running
     assert batcher.expected_wait_s() == 0
     await batcher.close()
+
+
+def queue_of(batcher: MicroBatcher, n: int) -> float:
+    """The expected wait behind `n` queued texts (queued for the estimate, then removed)."""
+    loop = asyncio.get_running_loop()
+    batcher._queue.extend(_Item(f"q{i}", loop.create_future()) for i in range(n))
+    try:
+        return batcher.expected_wait_s() or 0.0
+    finally:
+        batcher._queue.clear()
+
+
+async def test_the_hand_over_between_batches_counts_in_the_expected_wait(
+    metrics: Metrics,
+) -> None:
+    # A worker that finishes with texts waiting stands idle until the event loop hands it the
+    # next batch. Past capacity the loop is busy answering and refusing, and that hand-over
+    # took as long as a call; a queue is priced with it, or admitted texts wait past the bound.
+    batcher = make(PerTextModel(0.01), metrics, BatchLimits(max_batch_size=2, max_wait_s=0))
+    batcher._max_queue_wait_s = 1.0
+    batcher.start()
+    await batcher.predict(["measured"])
+    before = queue_of(batcher, 10)  # 5 batches of 2 at about 20 ms
+    assert before == pytest.approx(0.1, rel=0.5)
+
+    answers = asyncio.gather(*(batcher.predict([f"t{i}"]) for i in range(8)))
+    for _ in range(8):
+        time.sleep(0.03)  # the event loop busy elsewhere while a batch runs and ends
+        await asyncio.sleep(0)
+    await answers
+    # Each of the 5 batches now also costs a hand-over: 10-30 ms measured, the first at most
+    # 3x a call of one text, averaged in from none.
+    assert queue_of(batcher, 10) >= before + 0.02
+    await batcher.close()
+
+
+async def test_a_worker_freed_with_nothing_waiting_counts_no_hand_over(metrics: Metrics) -> None:
+    batcher = make(PerTextModel(0.005), metrics, BatchLimits(max_batch_size=2, max_wait_s=0))
+    batcher._max_queue_wait_s = 1.0
+    batcher.start()
+    for i in range(5):
+        await batcher.predict([f"t{i}"])
+        time.sleep(0.03)  # the loop busy, but nobody waiting for the worker
+    assert batcher._handover == 0
+    await batcher.close()
