@@ -5,7 +5,11 @@ It first finds the goodput on this machine (bench.goodput, on the same server), 
 Poisson arrivals at half that rate in one-minute windows while /healthz and /metrics are asked
 every 5 s, as a scraper would. Checked: no error, resident memory after warm-up growing by less
 than 5%, and p99 stable (the last windows' median p99 within 25% of the first windows' after
-warm-up, plus 5 ms). Writes results/soak.json and results/soak.md.
+warm-up, plus 5 ms). Then, as a control, a new server process on the same prediction log takes
+the same rate for a few windows: a host's speed drifts over half an hour, so a rise in the last
+windows that the control shares is the machine's, and one it does not share is the server's
+(checked the same way: the last windows' median p99 within 25% of the control's, plus 5 ms).
+Writes results/soak.json and results/soak.md.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,7 @@ from bench.__main__ import describe_machine
 from bench.goodput import P95_MS, P99_MS, Step, best, search
 from bench.overload import admission_on
 from bench.probes import probe
-from bench.servers import HOST, Server, sentimon_spec
+from bench.servers import HOST, Server, ServerSpec, sentimon_spec
 from sentimon.traffic.corpus import generate_corpus
 from sentimon.traffic.load import Request, closed_loop, open_loop, run
 
@@ -64,31 +69,61 @@ class Verdict:
     p99_first_ms: float
     p99_last_ms: float
     """Median p99 of the first and of the last windows after warm-up (a third each)."""
+    cpu_first: float
+    cpu_last: float
+    """Mean cores the server used in those windows."""
+    p99_control_ms: float | None = None
+    cpu_control: float | None = None
+    """The same for the control (a new process on the same log, right after); None without."""
+
+    @property
+    def stable(self) -> bool:
+        return _within(self.p99_last_ms, self.p99_first_ms)
+
+    @property
+    def unaged(self) -> bool:
+        """The last windows against a new process at the same rate (true without a control)."""
+        return self.p99_control_ms is None or _within(self.p99_last_ms, self.p99_control_ms)
 
     @property
     def met(self) -> bool:
-        return (
-            self.errors == 0
-            and self.rss_growth < MAX_RSS_GROWTH
-            and self.p99_last_ms <= MAX_P99_DRIFT * self.p99_first_ms + P99_SLACK_MS
-        )
+        return self.errors == 0 and self.rss_growth < MAX_RSS_GROWTH and self.stable and self.unaged
 
 
-def judge(windows: list[SoakWindow], warmup_s: float) -> Verdict:
+def _within(p99_ms: float, reference_ms: float) -> bool:
+    return p99_ms <= MAX_P99_DRIFT * reference_ms + P99_SLACK_MS
+
+
+def judge(
+    windows: list[SoakWindow], warmup_s: float, control: Sequence[SoakWindow] = ()
+) -> Verdict:
     """The soak's verdict from its windows (at least one after warm-up and one before or at
-    its end)."""
+    its end) and the control's (errors there count too)."""
     warm = [w for w in windows if w.end_s <= warmup_s]
     after = [w for w in windows if w.end_s > warmup_s]
     if not after:
         raise ValueError("no window after the warm-up")
     baseline = warm[-1].rss_mb if warm else after[0].rss_mb
     third = max(1, len(after) // 3)
+    first, last = after[:third], after[-third:]
     return Verdict(
-        errors=sum(w.errors for w in windows),
+        errors=sum(w.errors for w in (*windows, *control)),
         rss_growth=(after[-1].rss_mb - baseline) / baseline,
-        p99_first_ms=statistics.median(w.p99_ms for w in after[:third]),
-        p99_last_ms=statistics.median(w.p99_ms for w in after[-third:]),
+        p99_first_ms=_median_p99(first),
+        p99_last_ms=_median_p99(last),
+        cpu_first=_mean_cpu(first),
+        cpu_last=_mean_cpu(last),
+        p99_control_ms=_median_p99(control) if control else None,
+        cpu_control=_mean_cpu(control) if control else None,
     )
+
+
+def _median_p99(windows: Sequence[SoakWindow]) -> float:
+    return statistics.median(w.p99_ms for w in windows)
+
+
+def _mean_cpu(windows: Sequence[SoakWindow]) -> float:
+    return statistics.fmean(w.cpu_cores for w in windows)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,6 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=300, help="seconds not judged")
     parser.add_argument("--rate", type=float, help="req/s; default half the measured goodput")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--control", type=int, default=2, help="windows on a new process after (0: none)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -136,7 +174,11 @@ def main(argv: list[str] | None = None) -> None:
         windows = _soak(server, requests, rate, args.duration, args.window)
     finally:
         server.stop()
-    verdict = judge(windows, args.warmup)
+    control: list[SoakWindow] = []
+    if args.control > 0:
+        log.info("control: a new process on the same prediction log, %d windows", args.control)
+        control = _control(spec, work / "logs" / "soak-control", requests, rate, args)
+    verdict = judge(windows, args.warmup, control)
     results: dict[str, Any] = {
         "machine": describe_machine(),
         "config": {
@@ -146,11 +188,18 @@ def main(argv: list[str] | None = None) -> None:
             "threads": args.threads,
             "rate": rate,
             "settle_s": settle_s,
+            "control_windows": args.control,
             "server": spec.label,
         },
         "goodput": [asdict(s) for s in steps],
         "windows": [asdict(w) for w in windows],
-        "verdict": {**asdict(verdict), "met": verdict.met},
+        "control": [asdict(w) for w in control],
+        "verdict": {
+            **asdict(verdict),
+            "stable": verdict.stable,
+            "unaged": verdict.unaged,
+            "met": verdict.met,
+        },
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "soak.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -181,6 +230,25 @@ def _find_goodput(server: Server, requests: list[Request]) -> list[Step]:
     tried: list[Step] = []
     hint = run(closed_loop(HOST, server.port, requests, concurrency=16, duration_s=5))
     return search(try_rate, 0.8 * hint.summary().throughput, max_steps=6)
+
+
+def _control(
+    spec: ServerSpec,
+    log_dir: Path,
+    requests: list[Request],
+    rate: float,
+    args: argparse.Namespace,
+) -> list[SoakWindow]:
+    """The soak's rate on a new server process over the same prediction log, warmed up and
+    idle first: the same machine a minute later, without whatever the soaked process
+    accumulated. Its windows take the arrival seeds of the soak's first windows."""
+    server = Server(spec, log_dir, startup_timeout_s=600)
+    try:
+        run(closed_loop(HOST, server.port, requests, concurrency=8, duration_s=5))
+        _settle(server)
+        return _soak(server, requests, rate, args.control * args.window, args.window)
+    finally:
+        server.stop()
 
 
 def _settle(server: Server, timeout_s: float = 300, idle_cores: float = 0.05) -> float:
@@ -237,7 +305,8 @@ def _soak(
 
 def render(results: dict[str, Any]) -> str:
     cfg, machine, verdict = results["config"], results["machine"], results["verdict"]
-    stable = verdict["p99_last_ms"] <= MAX_P99_DRIFT * verdict["p99_first_ms"] + P99_SLACK_MS
+    stable = _within(verdict["p99_last_ms"], verdict["p99_first_ms"])
+    control = results.get("control", [])
     lines = [
         "# sentimon soak",
         "",
@@ -262,6 +331,14 @@ def render(results: dict[str, Any]) -> str:
             + f". The soak began once the server was idle again ({cfg.get('settle_s', 0):.0f} s"
             " later: its prediction log written, its drift sums folded).",
         ]
+    if control:
+        lines += [
+            "",
+            f"Control: after the soak, a new server process on the same prediction log took the "
+            f"same rate for {len(control)} windows (warmed up and idle first). The host's speed "
+            "drifts over half an hour; a rise the control shares is the machine's, one it does "
+            "not share is the soaked server's.",
+        ]
     lines += [
         "",
         "| check | goal | measured | met |",
@@ -271,20 +348,43 @@ def render(results: dict[str, Any]) -> str:
         f"{verdict['rss_growth']:+.1%} | {_yes(verdict['rss_growth'] < MAX_RSS_GROWTH)} |",
         f"| p99, last third vs first third after warm-up (medians of windows) | <= "
         f"{MAX_P99_DRIFT:g}x + {P99_SLACK_MS:g} ms | {verdict['p99_last_ms']:.1f} vs "
-        f"{verdict['p99_first_ms']:.1f} ms | "
+        f"{verdict['p99_first_ms']:.1f} ms{_cpu(verdict, 'cpu_last', 'cpu_first')} | "
         f"{_yes(stable)} |",
-        "",
+    ]
+    if control and verdict.get("p99_control_ms") is not None:
+        unaged = _within(verdict["p99_last_ms"], verdict["p99_control_ms"])
+        lines.append(
+            f"| p99, last third vs the control (a new process, right after) | <= "
+            f"{MAX_P99_DRIFT:g}x + {P99_SLACK_MS:g} ms | {verdict['p99_last_ms']:.1f} vs "
+            f"{verdict['p99_control_ms']:.1f} ms{_cpu(verdict, 'cpu_last', 'cpu_control')} | "
+            f"{_yes(unaged)} |"
+        )
+    lines += ["", *_windows_table(results["windows"])]
+    if control:
+        lines += ["", "Control windows (seconds from the control's start):", ""]
+        lines += _windows_table(control)
+    return "\n".join(lines) + "\n"
+
+
+def _windows_table(windows: list[dict[str, Any]]) -> list[str]:
+    return [
         "| window end s | requests | errors | p50 ms | p95 ms | p99 ms | max ms | RSS MB | CPU "
         "| max /healthz ms | max /metrics ms |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *(
+            f"| {w['end_s']:.0f} | {w['requests']} | {_errors(w)} | {w['p50_ms']:.1f} | "
+            f"{w['p95_ms']:.1f} | {w['p99_ms']:.1f} | {w['max_ms']:.1f} | {w['rss_mb']:.0f} | "
+            f"{w['cpu_cores']:.2f} | {w['health_max_ms']:.1f} | {w['metrics_max_ms']:.1f} |"
+            for w in windows
+        ),
     ]
-    lines += [
-        f"| {w['end_s']:.0f} | {w['requests']} | {_errors(w)} | {w['p50_ms']:.1f} | "
-        f"{w['p95_ms']:.1f} | {w['p99_ms']:.1f} | {w['max_ms']:.1f} | {w['rss_mb']:.0f} | "
-        f"{w['cpu_cores']:.2f} | {w['health_max_ms']:.1f} | {w['metrics_max_ms']:.1f} |"
-        for w in results["windows"]
-    ]
-    return "\n".join(lines) + "\n"
+
+
+def _cpu(verdict: dict[str, Any], ours: str, theirs: str) -> str:
+    """`(CPU 0.98 vs 0.80 cores)`, where the verdict has both (runs before kept none)."""
+    if verdict.get(ours) is None or verdict.get(theirs) is None:
+        return ""
+    return f" (CPU {verdict[ours]:.2f} vs {verdict[theirs]:.2f} cores)"
 
 
 def _errors(window: dict[str, Any]) -> str:

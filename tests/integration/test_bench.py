@@ -110,7 +110,7 @@ def test_soak_runs_and_writes_its_verdict(tmp_path: Path) -> None:
     completed = subprocess.run(
         [
             sys.executable, "-m", "bench.soak", "--rate", "20", "--duration", "6",
-            "--window", "2", "--warmup", "2", "--out", str(tmp_path),
+            "--window", "2", "--warmup", "2", "--control", "1", "--out", str(tmp_path),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -119,13 +119,17 @@ def test_soak_runs_and_writes_its_verdict(tmp_path: Path) -> None:
     )  # fmt: skip
     results = json.loads((tmp_path / "soak.json").read_text())
     assert [round(w["end_s"]) for w in results["windows"]] == [2, 4, 6], completed.stderr[-3000:]
-    for window in results["windows"]:
+    # The control: one window on a new process over the same prediction log.
+    assert [round(w["end_s"]) for w in results["control"]] == [2], completed.stderr[-3000:]
+    for window in results["windows"] + results["control"]:
         assert 20 <= window["requests"] <= 60 and window["rss_mb"] > 100
         assert window["health_max_ms"] > 0 and window["metrics_max_ms"] > 0
     verdict = results["verdict"]
     assert verdict["errors"] == 0
+    assert verdict["p99_control_ms"] == results["control"][0]["p99_ms"]
     # The exit status is the verdict (a few seconds are too short to promise it is met).
     assert completed.returncode == (0 if verdict["met"] else 1), completed.stderr[-3000:]
     markdown = (tmp_path / "soak.md").read_text()
     assert "| errors | 0 | 0 | yes |" in markdown
     assert "Poisson arrivals at 20.0 req/s for 6 s" in markdown
+    assert "| p99, last third vs the control (a new process, right after) |" in markdown
