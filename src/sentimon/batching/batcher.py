@@ -390,35 +390,45 @@ class MicroBatcher:
             )
         limit = self._max_queue_wait_s
         expected = self.expected_wait_s()
-        if limit is not None and expected is not None and self._past_bound(expected, limit):
-            self._arrive(texts)
-            return Overloaded(
-                f"server busy: about {expected * 1000:.0f} ms of work queued ahead, limit "
-                f"{limit * 1000:.0f} ms; retry shortly",
-                retry_after_s=max(1, math.ceil(expected - limit)),
-            )
-        return None
+        if limit is None or expected is None:
+            return None
+        why = self._past_bound(expected, limit)
+        if why is None:
+            return None
+        self._arrive(texts)
+        return Overloaded(
+            f"server busy: about {expected * 1000:.0f} ms of work queued ahead, limit "
+            f"{limit * 1000:.0f} ms ({why}); retry shortly",
+            retry_after_s=max(1, math.ceil(expected - limit)),
+        )
 
-    def _past_bound(self, expected: float, limit: float) -> bool:
-        """Whether a newcomer expected to wait `expected` seconds is refused under the bound
-        `limit`: past it for longer than a burst, past `BURST_LIMIT` times it, past it while
-        texts arrive faster than the workers clear them, or past it while refusing."""
+    def _past_bound(self, expected: float, limit: float) -> str | None:
+        """Why a newcomer expected to wait `expected` seconds is refused under the bound
+        `limit`, or None if it is not: past `BURST_LIMIT` times it, past it for longer than a
+        burst, past it while texts arrive faster than the workers clear them, or past it while
+        refusing. The reason goes into the 429's message, so whoever reads a refusal at low
+        load can tell a stall (a queue past the bound for a second) from a flood."""
         now = self._clock()
         if expected <= limit:
             if self._over_since is not None:
                 self._over_since, self._under_since = None, now
             elif self._refusing and now - self._under_since >= BURST_S:
                 self._refusing = False
-            return False
+            return None
         if self._over_since is None:
             self._over_since = now
-        if (
-            expected > BURST_LIMIT * limit
-            or now - self._over_since >= BURST_S
-            or self._arrival_rate(now) > self.service_rate()
-        ):
-            self._refusing = True
-        return self._refusing
+        if expected > BURST_LIMIT * limit:
+            why = f"over {BURST_LIMIT:g} times the limit"
+        elif now - self._over_since >= BURST_S:
+            why = f"past the limit for {BURST_S:g} s"
+        elif (arrivals := self._arrival_rate(now)) > (clears := self.service_rate()):
+            why = f"texts arrive at about {arrivals:.0f}/s, the workers clear {clears:.0f}/s"
+        elif self._refusing:
+            why = f"refusing until the wait is within the limit for {BURST_S:g} s"
+        else:
+            return None
+        self._refusing = True
+        return why
 
     def _arrive(self, texts: int) -> None:
         """Count `texts` offered now (once a request: when refused, or when admitted)."""

@@ -473,7 +473,8 @@ async def test_admission_bounds_the_expected_wait_behind_the_queue(metrics: Metr
     assert 11 <= len(answered) <= 19 and len(refused) == 30 - len(answered)
     assert max(answered) < 0.7
     assert re.fullmatch(
-        r"server busy: about \d+ ms of work queued ahead, limit 100 ms; retry shortly",
+        # Why (over three times the bound, as a rule) is asserted on a fake clock below.
+        r"server busy: about \d+ ms of work queued ahead, limit 100 ms \(.+\); retry shortly",
         refused[0].message,
     )
     assert refused[0].headers == {"Retry-After": "1"}
@@ -504,7 +505,11 @@ async def test_a_burst_may_queue_past_the_bound_for_a_moment_and_a_standing_queu
 
     def admitted(at: float, expected: float) -> bool:
         now(at, expected)
-        return batcher.refusal(1) is None
+        refused = batcher.refusal(1)
+        why.append(refused.message if refused is not None else None)
+        return refused is None
+
+    why: list[str | None] = []
 
     assert BURST_S == 1.0 and BURST_LIMIT == 3
     # A burst: past the bound for under a second and under three times it.
@@ -516,13 +521,25 @@ async def test_a_burst_may_queue_past_the_bound_for_a_moment_and_a_standing_queu
     # past the bound until the wait has been within it for a second.
     assert admitted(2.1, 0.12)
     assert not admitted(2.2, 0.12)
+    assert why[-1] == (
+        "server busy: about 120 ms of work queued ahead, limit 100 ms (past the limit for 1 s); "
+        "retry shortly"
+    )
     assert admitted(2.3, 0.1)  # within the bound: taken
     assert not admitted(3.2, 0.11)  # within it for only 0.9 s
+    assert why[-1] == (
+        "server busy: about 110 ms of work queued ahead, limit 100 ms (refusing until the wait "
+        "is within the limit for 1 s); retry shortly"
+    )
     assert admitted(3.3, 0.09)
     assert admitted(4.4, 0.08)  # within it for 1.1 s: no longer refusing
     assert admitted(4.5, 0.2)
     # Past three times the bound is refused at once.
     assert not admitted(4.6, 0.31)
+    assert why[-1] == (
+        "server busy: about 310 ms of work queued ahead, limit 100 ms (over 3 times the limit); "
+        "retry shortly"
+    )
     assert not admitted(4.7, 0.15)
     monkeypatch.undo()
     await batcher.close()
@@ -540,7 +557,11 @@ async def test_no_burst_is_taken_while_texts_arrive_faster_than_the_workers_clea
         refused = batcher.refusal(texts)
         if refused is None:
             batcher._arrive(texts)  # as `predict` counts what it admits
+        else:
+            why.append(refused.message)
         return refused is None
+
+    why: list[str] = []
 
     # 60 texts a second for 3 s, within the bound: the workers clear 100.
     assert all(offered(i * 0.05, 3, 0.05) for i in range(60))
@@ -549,6 +570,11 @@ async def test_no_burst_is_taken_while_texts_arrive_faster_than_the_workers_clea
     # 200 texts a second for a second: the queue stands, however short a while.
     assert all(offered(3.1 + i * 0.02, 4, 0.05) for i in range(1, 51))
     assert not offered(4.12, 4, 0.11)
+    assert re.fullmatch(
+        r"server busy: about 110 ms of work queued ahead, limit 100 ms \(texts arrive at about "
+        r"1\d\d/s, the workers clear 100/s\); retry shortly",
+        why[-1],
+    )
     assert not offered(4.14, 4, 0.11)
     monkeypatch.undo()
     await batcher.close()
