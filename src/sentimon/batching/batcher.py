@@ -1,11 +1,12 @@
 """The micro-batcher: many callers' texts → few, well-packed model calls on worker threads.
 
-Callers put texts into a bounded queue. Admission refuses at once (`Overloaded`) when the
-texts admitted and not yet answered would keep a newcomer waiting longer than
-`max_queue_wait_s` at the service rate measured on recent batches (so a request is never
-admitted only to wait past the latency target), or would pass `max_queue_size`. While texts
-arrive slower than the workers clear them, a burst may take the wait past the bound for up to
-`BURST_S`, to at most `BURST_LIMIT` times it. A model call costs a fixed part plus a part per
+Callers put texts into a bounded queue. Admission refuses at once (`Overloaded`) when the texts
+admitted and not yet answered would keep a newcomer waiting longer than `max_queue_wait_s` at
+the service rate measured on recent batches (so a request is never admitted only to wait past
+the latency target), or would pass `max_queue_size`. While texts arrive slower than the workers
+clear them, a burst may take the wait past the bound for up to `BURST_S`, to at most
+`BURST_LIMIT` times it, both judged at the workers' typical pace as well (`TYPICAL_CALLS`),
+which a stall of the process does not move. A model call costs a fixed part plus a part per
 text (`CallCost`, measured at start by `calibrate`), so a queue is counted as the few full
 calls it will run in; recent calls scale that shape to what the machine gives now, and each
 batch also costs the event loop's hand-over to a worker, measured too. When an
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import statistics
 import threading
 import time
 from collections import deque
@@ -69,23 +71,38 @@ model at five times capacity (Zen 4, two rounds each in turns with the bound alo
 18-130 and 159-210 ms; with this average, 18-125 and 161-196 ms against 22-249 and 176-225
 ms. Bursts after a stop are what `BURST_S` is for."""
 
+TYPICAL_CALLS = 9
+"""The workers' typical pace, which judges a burst past the bound (`BURST_S`, `BURST_LIMIT`)
+but never prices the bound itself, is the median of this many last calls. A stop of the
+process catches a call or two of each worker: `_COST_SMOOTHING`'s average then rose 2.5-fold
+and put the service rate at as little as a fifth of the real one, so the backlog of a 400 ms
+stop at half capacity looked like a flood the workers could not clear, and admission refused
+for a second after each stop. The median passes over such calls and follows a lasting change
+within five; a burst is refused only if neither pace would clear it. At 190 req/s with the
+process stopped for 200-500 ms every 6 s (bundled model, Zen 4, a minute each, three rounds
+in turns with the recent pace alone) 42-109 requests were refused against 251-337. An average
+weighing the newest call 0.03 did as well after stops (42-79 against 216-312), but would take
+40 calls to follow a machine ten times slower, letting bursts queue that much longer."""
+
 BURST_S = 1.0
 """How long admission lets the expected wait stay past `max_queue_wait_s` before it refuses,
 while texts arrive slower than the workers clear them and the wait stays under `BURST_LIMIT`
 times the bound: a standing queue, not a burst, is what it refuses (CoDel's idea). Once
-refusing it goes on until the wait has been back within the bound for as long. Also the time
-constant of the arrival rate. A soak at half capacity (Zen 4, 7dde360) had 59 requests
-refused in one minute while the slowest answer beside them took 211 ms: a moment's stall of
-the machine queues the arrivals of a few hundred milliseconds, which the workers clear in
-tens. Past capacity the arrival rate crosses the service rate within a few hundred
-milliseconds and the bound holds from then on."""
+refusing it goes on until the wait has been back within the bound for as long; a request
+past `BURST_LIMIT` alone is refused without starting that. Also the time constant of the
+arrival rate. A soak at half capacity (Zen 4, 7dde360) had 59 requests refused in one minute
+while the slowest answer beside them took 211 ms: a moment's stall of the machine queues the
+arrivals of a few hundred milliseconds, which the workers clear in tens. Past capacity the
+arrival rate crosses the service rate within a few hundred milliseconds and the bound holds
+from then on."""
 
 BURST_LIMIT = 3.0
-"""Past this multiple of `max_queue_wait_s` a request is refused at once. A request let in at
-the limit waits about 210 ms at the default bound, and its own batch: past the seeds' 200 ms,
-but answered. At twice the bound, the bundled model at 153 req/s with the process stopped for
-300 ms every 6 s still refused 40 requests in a minute (186 with no burst allowed); at three
-times, with stops of 200-500 ms, 0-53 (263-301 with none; Zen 4)."""
+"""Past this multiple of `max_queue_wait_s` (at the faster of the two paces) a request is
+refused at once. A request let in at the limit waits about 210 ms at the default bound, and
+its own batch: past the seeds' 200 ms, but answered. At twice the bound, the bundled model at
+153 req/s with the process stopped for 300 ms every 6 s still refused 40 requests in a minute
+(186 with no burst allowed); at three times, with stops of 200-500 ms, 0-53 (263-301 with
+none; Zen 4)."""
 
 
 _OWN_BATCH_SHARE = 0.5
@@ -111,6 +128,53 @@ class CallCost:
 
     def of(self, calls: int, texts: int) -> float:
         return calls * self.fixed + texts * self.per_text
+
+
+@dataclass(slots=True)
+class _RecentPace:
+    """How fast the workers went lately: measured worker seconds over `CallCost`'s estimate
+    (`scale`, None before any call) and the event loop's hand-over from a worker's end of a
+    batch, with texts waiting, to the next batch's start (`handover`, seconds), each an
+    exponential average in which the newest sample weighs `_COST_SMOOTHING`. Written by the
+    workers, read on the event loop (a float is replaced whole)."""
+
+    scale: float | None = None
+    handover: float = 0.0
+
+    def observe_cost(self, sample: float) -> None:
+        """Count a call that took `sample` times its estimate, at most `_COST_OUTLIER` times the
+        average."""
+        scale = self.scale
+        if scale is None:
+            self.scale = sample
+            return
+        self.scale = scale + _COST_SMOOTHING * (min(sample, _COST_OUTLIER * scale) - scale)
+
+    def observe_handover(self, seconds: float, one_call: float) -> None:
+        """Count a hand-over of `seconds`, at most `_COST_OUTLIER` times the average or than a
+        call of one text (`one_call` in `CallCost` units), so a moment the process was
+        descheduled does not count whole."""
+        cap = _COST_OUTLIER * max(self.handover, (self.scale or 0.0) * one_call)
+        self.handover += _COST_SMOOTHING * (min(seconds, cap) - self.handover)
+
+
+@dataclass(slots=True)
+class _TypicalPace:
+    """`_RecentPace`'s measures as the median of their last `TYPICAL_CALLS` samples, taken on
+    the worker that adds one (a float is replaced whole)."""
+
+    costs: deque[float] = field(default_factory=lambda: deque(maxlen=TYPICAL_CALLS))
+    handovers: deque[float] = field(default_factory=lambda: deque(maxlen=TYPICAL_CALLS))
+    scale: float | None = None
+    handover: float = 0.0
+
+    def observe_cost(self, sample: float) -> None:
+        self.costs.append(sample)
+        self.scale = statistics.median(self.costs)
+
+    def observe_handover(self, seconds: float) -> None:
+        self.handovers.append(seconds)
+        self.handover = statistics.median(self.handovers)
 
 
 @dataclass(frozen=True)
@@ -230,10 +294,14 @@ class MicroBatcher:
         self._workers = workers
         self._max_queue_wait_s = max_queue_wait_s
         self._shape = CallCost()
-        self._scale: float | None = None
-        """Measured worker seconds over `_shape`'s estimate, for recent calls (an exponential
-        average); written by the workers, read on the event loop (a float is replaced
-        whole)."""
+        self._pace = _RecentPace()
+        """The recent pace, which prices the queue for the bound and sizes batches. Past
+        capacity, with the loop busy refusing, the hand-over was 5-13 ms at the median and
+        22-45 ms at p90 against calls of about 25 ms (bundled model at five times capacity,
+        Zen 4): the workers stood idle a third of the time and admitted requests took 189-236
+        ms at p95; counted, 150-179 ms (six interleaved pairs)."""
+        self._typical = _TypicalPace()
+        """The typical pace, which judges a burst past the bound."""
         self._over_since: float | None = None
         """Since when every admission check found the expected wait past the bound."""
         self._under_since = 0.0
@@ -249,14 +317,6 @@ class MicroBatcher:
         """Admission's clock for bursts and arrivals."""
         self._batch_ends: dict[asyncio.Task[None], float] = {}
         """When each running model call should end, at the service rate when it started."""
-        self._handover = 0.0
-        """Seconds from a worker's end of a batch, with texts waiting, to the next batch's
-        start (an exponential average): the event loop's hand-over, which no call's cost
-        includes. Written by the workers, read on the event loop. Past capacity, with the
-        loop busy refusing, it was 5-13 ms at the median and 22-45 ms at p90 against calls
-        of about 25 ms (bundled model at five times capacity, Zen 4): the workers stood idle
-        a third of the time and admitted requests took 189-236 ms at p95; counted, 150-179
-        ms (six interleaved pairs)."""
         self._freed_at: deque[float] = deque()
         """When workers finished a batch with texts waiting, oldest first; the next batch to
         start takes the oldest as the start of its hand-over."""
@@ -292,19 +352,20 @@ class MicroBatcher:
         """Texts admitted and not yet answered (queued or in a model call)."""
         return self._admitted
 
-    def expected_wait_s(self) -> float | None:
-        """How long a newcomer would wait before its texts are taken up, at the measured
-        service rate: until a worker is free (the model calls running now count only by what
-        is left of them), then for the texts queued ahead, in full calls spread over the
-        workers, each batch with its hand-over. None before any batch has run."""
-        scale = self._scale
+    def expected_wait_s(self, *, typical: bool = False) -> float | None:
+        """How long a newcomer would wait before its texts are taken up, at the recent pace
+        (or the `typical` one): until a worker is free (the model calls running now count only
+        by what is left of them), then for the texts queued ahead, in full calls spread over
+        the workers, each batch with its hand-over. None before any batch has run."""
+        pace = self._typical if typical else self._pace
+        scale = pace.scale
         if scale is None:
             return None
         free_in = 0.0
         if len(self._batch_ends) >= self._workers:
             free_in = max(0.0, min(self._batch_ends.values()) - time.perf_counter())
         queued, cap = len(self._queue), self.batch_cap()
-        handovers = math.ceil(queued / cap) * self._handover
+        handovers = math.ceil(queued / cap) * pace.handover
         return free_in + (scale * self._cost(queued, cap) + handovers) / self._workers
 
     def _cost(self, texts: int, cap: int) -> float:
@@ -325,7 +386,7 @@ class MicroBatcher:
         87-114 ms on RoBERTa-base (Zen 5, three rounds). An earlier A/B against a cap of the
         whole bound had found 15-25% more CPU at 90% and a few more refusals at 75%."""
         size = self._limits.max_batch_size
-        limit, scale, shape = self._max_queue_wait_s, self._scale, self._shape
+        limit, scale, shape = self._max_queue_wait_s, self._pace.scale, self._shape
         if not limit or not scale or shape.per_text <= 0:
             return size
         # One call a batch, or ceil(n / k) packed calls: at most (n / k + 1) * fixed.
@@ -351,7 +412,9 @@ class MicroBatcher:
         except Exception:
             log.exception("calibrating the admission estimate failed; it counts per text")
             return self._shape
-        self._shape, self._scale = shape, 1.0
+        self._shape = shape
+        self._pace.scale = 1.0
+        self._typical = _TypicalPace(scale=1.0)  # samples so far were in other units
         log.info(
             "a model call costs about %.1f ms + %.2f ms a text",
             shape.fixed * 1000,
@@ -404,10 +467,12 @@ class MicroBatcher:
 
     def _past_bound(self, expected: float, limit: float) -> str | None:
         """Why a newcomer expected to wait `expected` seconds is refused under the bound
-        `limit`, or None if it is not: past `BURST_LIMIT` times it, past it for longer than a
-        burst, past it while texts arrive faster than the workers clear them, or past it while
-        refusing. The reason goes into the 429's message, so whoever reads a refusal at low
-        load can tell a stall (a queue past the bound for a second) from a flood."""
+        `limit`, or None if it is not: past it for longer than a burst, past it while texts
+        arrive faster than the workers clear them, past `BURST_LIMIT` times it, or past it
+        while refusing. A burst is judged at the faster of the recent and the typical pace
+        (`TYPICAL_CALLS`). The reason goes into the 429's message, so whoever reads a
+        refusal at low load can tell a stall (a queue past the bound for a second) from a
+        flood."""
         now = self._clock()
         if expected <= limit:
             if self._over_since is not None:
@@ -417,12 +482,13 @@ class MicroBatcher:
             return None
         if self._over_since is None:
             self._over_since = now
-        if expected > BURST_LIMIT * limit:
-            why = f"over {BURST_LIMIT:g} times the limit"
-        elif now - self._over_since >= BURST_S:
+        if now - self._over_since >= BURST_S:
             why = f"past the limit for {BURST_S:g} s"
-        elif (arrivals := self._arrival_rate(now)) > (clears := self.service_rate()):
+        elif (arrivals := self._arrival_rate(now)) > (clears := self._burst_service_rate()):
             why = f"texts arrive at about {arrivals:.0f}/s, the workers clear {clears:.0f}/s"
+        elif self._burst_wait(expected) > BURST_LIMIT * limit:
+            # A spike, not yet a standing queue: refused alone, the bursts after it judged anew.
+            return f"over {BURST_LIMIT:g} times the limit, also at the typical pace"
         elif self._refusing:
             why = f"refusing until the wait is within the limit for {BURST_S:g} s"
         else:
@@ -439,13 +505,21 @@ class MicroBatcher:
     def _arrival_rate(self, now: float) -> float:
         return self._arrivals * math.exp(min(0.0, self._arrivals_at - now) / BURST_S)
 
-    def service_rate(self) -> float:
-        """Texts a second the workers clear in full calls at the measured cost (inf before
-        any call is measured)."""
-        scale, cap = self._scale, self.batch_cap()
-        if not scale:
+    def _burst_wait(self, expected: float) -> float:
+        """The expected wait at the faster of the two paces."""
+        typical = self.expected_wait_s(typical=True)
+        return expected if typical is None else min(expected, typical)
+
+    def _burst_service_rate(self) -> float:
+        return max(self.service_rate(), self.service_rate(typical=True))
+
+    def service_rate(self, *, typical: bool = False) -> float:
+        """Texts a second the workers clear in full calls at the recent pace (or the
+        `typical` one; inf before any call is measured)."""
+        pace, cap = (self._typical if typical else self._pace), self.batch_cap()
+        if not pace.scale:
             return math.inf
-        return self._workers * cap / (scale * self._cost(cap, cap) + self._handover)
+        return self._workers * cap / (pace.scale * self._cost(cap, cap) + pace.handover)
 
     @property
     def healthy(self) -> bool:
@@ -540,7 +614,7 @@ class MicroBatcher:
                 task = loop.create_task(self._dispatch(live, loop))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
-                cost = (self._scale or 0.0) * self._cost(len(live), len(live))
+                cost = (self._pace.scale or 0.0) * self._cost(len(live), len(live))
                 self._batch_ends[task] = time.perf_counter() + cost
                 task.add_done_callback(self._batch_ends.pop)
         except Exception as exc:  # a bug in the loop itself: fail everyone, report unready
@@ -645,21 +719,16 @@ class MicroBatcher:
 
     def _observe_handover(self, started: float) -> None:
         """Count the hand-over that ends with a batch starting at `started`, if a worker was
-        freed with texts waiting: at most `_COST_OUTLIER` times the average, or than a call
-        of one text, so a moment the process was descheduled does not count whole."""
+        freed with texts waiting: the event loop's part, which no call's cost includes."""
         try:
             freed = self._freed_at.popleft()
         except IndexError:
             return
-        one_call = (self._scale or 0.0) * self._shape.of(1, 1)
-        sample = min(max(0.0, started - freed), _COST_OUTLIER * max(self._handover, one_call))
-        self._handover += _COST_SMOOTHING * (sample - self._handover)
+        seconds, one_call = max(0.0, started - freed), self._shape.of(1, 1)
+        self._pace.observe_handover(seconds, one_call)
+        self._typical.observe_handover(seconds)
 
     def _observe_cost(self, seconds: float, texts: int) -> None:
         sample = seconds / self._shape.of(1, texts)
-        scale = self._scale
-        if scale is None:
-            self._scale = sample
-            return
-        sample = min(sample, _COST_OUTLIER * scale)
-        self._scale = scale + _COST_SMOOTHING * (sample - scale)
+        self._pace.observe_cost(sample)
+        self._typical.observe_cost(sample)

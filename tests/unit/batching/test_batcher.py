@@ -6,7 +6,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from sentimon.batching.batcher import (
     BURST_LIMIT,
     BURST_S,
     PACKED_CALL_TEXTS,
+    TYPICAL_CALLS,
     BatchLimits,
     MicroBatcher,
     _Item,
@@ -481,18 +483,22 @@ async def test_admission_bounds_the_expected_wait_behind_the_queue(metrics: Metr
     await batcher.close()
 
 
-def on_a_fake_clock(
-    batcher: MicroBatcher, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[float, float], None]:
-    """Set a 100 ms bound and put admission on a clock and an expected wait the test moves with
-    the function returned: `now(at, expected)`."""
-    batcher._max_queue_wait_s = 0.1
-    clock, wait = [0.0], [0.0]
-    monkeypatch.setattr(batcher, "_clock", lambda: clock[0])
-    monkeypatch.setattr(batcher, "expected_wait_s", lambda: wait[0])
+class MoveAdmission(Protocol):
+    def __call__(self, at: float, expected: float, typical: float | None = None) -> None: ...
 
-    def now(at: float, expected: float) -> None:
-        clock[0], wait[0] = at, expected
+
+def on_a_fake_clock(batcher: MicroBatcher, monkeypatch: pytest.MonkeyPatch) -> MoveAdmission:
+    """Set a 100 ms bound and put admission on a clock and an expected wait the test moves with
+    the function returned: `now(at, expected, typical)`, the wait at the recent pace and at the
+    typical pace (the same unless given)."""
+    batcher._max_queue_wait_s = 0.1
+    clock, wait = [0.0], {False: 0.0, True: 0.0}
+    monkeypatch.setattr(batcher, "_clock", lambda: clock[0])
+    monkeypatch.setattr(batcher, "expected_wait_s", lambda *, typical=False: wait[typical])
+
+    def now(at: float, expected: float, typical: float | None = None) -> None:
+        clock[0] = at
+        wait[False], wait[True] = expected, expected if typical is None else typical
 
     return now
 
@@ -534,13 +540,57 @@ async def test_a_burst_may_queue_past_the_bound_for_a_moment_and_a_standing_queu
     assert admitted(3.3, 0.09)
     assert admitted(4.4, 0.08)  # within it for 1.1 s: no longer refusing
     assert admitted(4.5, 0.2)
-    # Past three times the bound is refused at once.
+    # Past three times the bound is refused at once, and alone: a spike is not a standing
+    # queue, and the burst goes on being judged as one.
     assert not admitted(4.6, 0.31)
     assert why[-1] == (
-        "server busy: about 310 ms of work queued ahead, limit 100 ms (over 3 times the limit); "
-        "retry shortly"
+        "server busy: about 310 ms of work queued ahead, limit 100 ms (over 3 times the limit, "
+        "also at the typical pace); retry shortly"
     )
-    assert not admitted(4.7, 0.15)
+    assert admitted(4.7, 0.15)
+    assert not admitted(5.6, 0.15)  # but not for longer than a second
+    monkeypatch.undo()
+    await batcher.close()
+
+
+async def test_a_burst_is_judged_at_the_faster_of_the_recent_and_the_typical_pace(
+    metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stop of the process makes the calls it caught look slow: the recent pace then prices
+    # the backlog, and the workers' rate, several times worse than the typical pace does.
+    batcher = make(FakeModel(), metrics)
+    now = on_a_fake_clock(batcher, monkeypatch)
+    rates = {False: 40.0, True: 200.0}
+    monkeypatch.setattr(batcher, "service_rate", lambda *, typical=False: rates[typical])
+
+    def offered(at: float, expected: float, typical: float) -> bool:
+        now(at, expected, typical)
+        refused = batcher.refusal(2)
+        if refused is None:
+            batcher._arrive(2)
+        else:
+            why.append(refused.message)
+        return refused is None
+
+    why: list[str] = []
+
+    # 100 texts a second: more than the recent pace clears, less than the typical pace.
+    assert all(offered(i * 0.02, 0.05, 0.05) for i in range(100))
+    assert offered(2.0, 0.4, 0.2)  # over three times the bound only at the recent pace
+    assert offered(2.1, 0.25, 0.15)
+    assert not offered(2.2, 0.4, 0.35)
+    assert why[-1] == (
+        "server busy: about 400 ms of work queued ahead, limit 100 ms (over 3 times the limit, "
+        "also at the typical pace); retry shortly"
+    )
+    assert offered(2.3, 0.2, 0.1)  # a spike refuses only itself
+    rates[True] = 30.0  # the typical pace slows too: now texts outrun both
+    assert not offered(2.4, 0.2, 0.1)
+    assert re.fullmatch(
+        r"server busy: about 200 ms of work queued ahead, limit 100 ms \(texts arrive at about "
+        r"\d\d/s, the workers clear 40/s\); retry shortly",
+        why[-1],
+    )
     monkeypatch.undo()
     await batcher.close()
 
@@ -550,7 +600,7 @@ async def test_no_burst_is_taken_while_texts_arrive_faster_than_the_workers_clea
 ) -> None:
     batcher = make(FakeModel(), metrics)
     now = on_a_fake_clock(batcher, monkeypatch)
-    monkeypatch.setattr(batcher, "service_rate", lambda: 100.0)
+    monkeypatch.setattr(batcher, "service_rate", lambda **_: 100.0)
 
     def offered(at: float, texts: int, expected: float) -> bool:
         now(at, expected)
@@ -696,6 +746,39 @@ async def test_one_stalled_call_does_not_refuse_what_the_server_can_serve(
     await batcher.close()
 
 
+async def test_a_stall_slows_the_recent_pace_and_not_the_typical_one(
+    metrics: Metrics,
+) -> None:
+    model = StallingModel(fixed_s=0.005, per_text_s=0.002)
+    batcher = await calibrated(model, metrics, 8)
+    for i in range(TYPICAL_CALLS):
+        await batcher.predict([f"t{i}"])
+    before = batcher.service_rate(typical=True)
+    for _ in range(2):  # a stop of the process catches a call of each worker
+        model.stall_s = 0.3
+        await batcher.predict(["stalled"])
+    # Each stalled call counts as three times the average: the recent pace 2.6 times slower
+    # (0.7 + 0.3 x 3, twice); the median of the last nine calls passes over two.
+    assert batcher.service_rate() < 0.5 * before
+    assert batcher.service_rate(typical=True) > 0.75 * before
+    await batcher.close()
+
+
+async def test_a_lasting_slowdown_moves_the_typical_pace_within_five_calls(
+    metrics: Metrics,
+) -> None:
+    model = FixedCostModel(fixed_s=0.002, per_text_s=0.002)
+    batcher = await calibrated(model, metrics, 8)
+    for i in range(TYPICAL_CALLS):
+        await batcher.predict([f"t{i}"])
+    before = batcher.service_rate(typical=True)
+    model.fixed_s, model.per_text_s = 0.02, 0.02  # ten times slower from now on
+    for i in range(TYPICAL_CALLS // 2 + 1):
+        await batcher.predict([f"slow {i}"])
+    assert batcher.service_rate(typical=True) < 0.2 * before
+    await batcher.close()
+
+
 async def test_a_lasting_slowdown_still_raises_the_price_within_a_few_calls(
     metrics: Metrics,
 ) -> None:
@@ -798,5 +881,5 @@ async def test_a_worker_freed_with_nothing_waiting_counts_no_hand_over(metrics: 
     for i in range(5):
         await batcher.predict([f"t{i}"])
         time.sleep(0.03)  # the loop busy, but nobody waiting for the worker
-    assert batcher._handover == 0
+    assert batcher._pace.handover == 0 and batcher._typical.handover == 0
     await batcher.close()
