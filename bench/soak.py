@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     control: list[SoakWindow] = []
     if args.control > 0:
         log.info("control: a new process on the same prediction log, %d windows", args.control)
-        control = _control(spec, work / "logs" / "soak-control", requests, rate, args)
+        control = _control(
+            spec, work / "logs" / "soak-control", requests, rate, args.control, args.window
+        )
     verdict = judge(windows, args.warmup, control)
     results: dict[str, Any] = {
         "machine": describe_machine(),
@@ -237,7 +239,8 @@ def _control(
     log_dir: Path,
     requests: list[Request],
     rate: float,
-    args: argparse.Namespace,
+    windows: int,
+    window_s: float,
 ) -> list[SoakWindow]:
     """The soak's rate on a new server process over the same prediction log, warmed up and
     idle first: the same machine a minute later, without whatever the soaked process
@@ -246,7 +249,7 @@ def _control(
     try:
         run(closed_loop(HOST, server.port, requests, concurrency=8, duration_s=5))
         _settle(server)
-        return _soak(server, requests, rate, args.control * args.window, args.window)
+        return _soak(server, requests, rate, windows * window_s, window_s)
     finally:
         server.stop()
 

@@ -503,6 +503,17 @@ def on_a_fake_clock(batcher: MicroBatcher, monkeypatch: pytest.MonkeyPatch) -> M
     return now
 
 
+def offer(batcher: MicroBatcher, texts: int, why: list[str]) -> bool:
+    """Whether `texts` are admitted now, counted as `predict` counts what it admits; a
+    refusal's message goes to `why`."""
+    refused = batcher.refusal(texts)
+    if refused is None:
+        batcher._arrive(texts)
+    else:
+        why.append(refused.message)
+    return refused is None
+
+
 async def test_a_burst_may_queue_past_the_bound_for_a_moment_and_a_standing_queue_may_not(
     metrics: Metrics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -565,12 +576,7 @@ async def test_a_burst_is_judged_at_the_faster_of_the_recent_and_the_typical_pac
 
     def offered(at: float, expected: float, typical: float) -> bool:
         now(at, expected, typical)
-        refused = batcher.refusal(2)
-        if refused is None:
-            batcher._arrive(2)
-        else:
-            why.append(refused.message)
-        return refused is None
+        return offer(batcher, 2, why)
 
     why: list[str] = []
 
@@ -604,12 +610,7 @@ async def test_no_burst_is_taken_while_texts_arrive_faster_than_the_workers_clea
 
     def offered(at: float, texts: int, expected: float) -> bool:
         now(at, expected)
-        refused = batcher.refusal(texts)
-        if refused is None:
-            batcher._arrive(texts)  # as `predict` counts what it admits
-        else:
-            why.append(refused.message)
-        return refused is None
+        return offer(batcher, texts, why)
 
     why: list[str] = []
 
