@@ -413,8 +413,9 @@ class MicroBatcher:
             log.exception("calibrating the admission estimate failed; it counts per text")
             return self._shape
         self._shape = shape
-        self._pace.scale = 1.0
-        self._typical = _TypicalPace(scale=1.0)  # samples so far were in other units
+        # Cost samples so far were in other units; hand-overs are in seconds and stay.
+        self._pace.scale = self._typical.scale = 1.0
+        self._typical.costs.clear()
         log.info(
             "a model call costs about %.1f ms + %.2f ms a text",
             shape.fixed * 1000,
@@ -511,6 +512,7 @@ class MicroBatcher:
         return expected if typical is None else min(expected, typical)
 
     def _burst_service_rate(self) -> float:
+        """The workers' rate at the faster of the two paces."""
         return max(self.service_rate(), self.service_rate(typical=True))
 
     def service_rate(self, *, typical: bool = False) -> float:
