@@ -15,6 +15,8 @@ BASELINE = "tutorial"
 FAST = "sentimon-onnx"
 NO_STORE = "sentimon-onnx-nostore"
 NO_DRIFT = "sentimon-onnx-nodrift"
+SERVING_ENGINE = "onnxruntime"
+"""The engine sentimon-onnx serves with: its own int8 peak is reported beside the faster one."""
 PADDED = "sentimon-onnx-padded"
 MIN_THROUGHPUT_WITH = 0.95
 """The prediction log, and drift, may each cost at most 5% of the throughput without it."""
@@ -81,8 +83,13 @@ def int8_peak(results: dict[str, Any]) -> float:
     return float(max(v for k, v in results["peaks"]["gops"].items() if k.startswith("int8/")))
 
 
-def peak_share(results: dict[str, Any], model: dict[str, Any], tokens_per_s: float) -> float:
-    return tokens_per_s * float(model["flops_per_token"]) / (int8_peak(results) * 1e9)
+def peak_share(
+    results: dict[str, Any], model: dict[str, Any], tokens_per_s: float, engine: str = ""
+) -> float:
+    """The matrix-multiply work of `tokens_per_s` over the int8 peak: the faster engine's, or
+    `engine`'s own (e.g. "onnxruntime", the one sentimon serves with)."""
+    gops = float(results["peaks"]["gops"][f"int8/{engine}"]) if engine else int8_peak(results)
+    return tokens_per_s * float(model["flops_per_token"]) / (gops * 1e9)
 
 
 def targets(results: dict[str, Any]) -> list[Target]:
@@ -96,7 +103,12 @@ def targets(results: dict[str, Any]) -> list[Target]:
         fast, base = runs[FAST], runs[BASELINE]
         ratio = _ratio(goodput_rate(fast), goodput_rate(base))
         if model["name"] == "roberta-base":
-            share = peak_share(results, model, closed_median(fast, "useful_tokens_per_s"))
+            tokens = closed_median(fast, "useful_tokens_per_s")
+            share = peak_share(results, model, tokens)
+            measured = f"{share:.0%}"
+            if f"int8/{SERVING_ENGINE}" in results["peaks"]["gops"]:
+                own = peak_share(results, model, tokens, SERVING_ENGINE)
+                measured += f" ({own:.0%} of ONNX Runtime's own)"
             p95 = fast["open"]["p95_ms"]
             out.append(
                 Target("RoBERTa-base goodput vs tutorial", ">= 8x", f"{ratio:.1f}x", ratio >= 8)
@@ -117,7 +129,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 Target(
                     "RoBERTa-base useful tokens/s (closed loop) vs int8 peak",
                     ">= 60%",
-                    f"{share:.0%}",
+                    measured,
                     share >= 0.6,
                 ),
                 Target(

@@ -142,12 +142,22 @@ def test_targets_are_ratios_against_the_same_run() -> None:
     assert met == {
         "RoBERTa-base goodput vs tutorial": ("8.5x", True),
         "RoBERTa-base goodput vs the best peer": ("6.8x", True),
-        # 170 req/s * 30 tokens * 0.17 GFLOP / 1,000 GOP/s
-        "RoBERTa-base useful tokens/s (closed loop) vs int8 peak": ("87%", True),
+        # 170 req/s * 30 tokens * 0.17 GFLOP / 1,000 GOP/s, and / ONNX Runtime's 800
+        "RoBERTa-base useful tokens/s (closed loop) vs int8 peak": (
+            "87% (108% of ONNX Runtime's own)",
+            True,
+        ),
         "RoBERTa-base p95 at 15 req/s open loop": ("15.0 ms", True),
         "roberta-base errors (sentimon-onnx)": ("0", True),
         "roberta-base slowest /healthz or /metrics while saturated": ("3.0 ms", True),
     }
+
+
+def test_the_share_of_the_serving_engines_own_peak_needs_its_peak() -> None:
+    run_results = results([170.0, 160.0, 180.0])
+    del run_results["peaks"]["gops"]["int8/onnxruntime"]
+    met = {t.what: (t.measured, t.met) for t in targets(run_results)}
+    assert met["RoBERTa-base useful tokens/s (closed loop) vs int8 peak"] == ("87%", True)
 
 
 def test_the_store_may_cost_5_percent_and_no_probe_latency() -> None:
