@@ -84,11 +84,13 @@ def int8_peak(results: dict[str, Any]) -> float:
 
 
 def peak_share(
-    results: dict[str, Any], model: dict[str, Any], tokens_per_s: float, engine: str = ""
+    results: dict[str, Any], model: dict[str, Any], tokens_per_s: float, engine: str | None = None
 ) -> float:
     """The matrix-multiply work of `tokens_per_s` over the int8 peak: the faster engine's, or
     `engine`'s own (e.g. "onnxruntime", the one sentimon serves with)."""
-    gops = float(results["peaks"]["gops"][f"int8/{engine}"]) if engine else int8_peak(results)
+    gops = (
+        int8_peak(results) if engine is None else float(results["peaks"]["gops"][f"int8/{engine}"])
+    )
     return tokens_per_s * float(model["flops_per_token"]) / (gops * 1e9)
 
 
