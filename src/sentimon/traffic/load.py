@@ -116,14 +116,18 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     frozen_before = gc.get_freeze_count()
     gc.freeze()
     try:
-        try:
-            import uvloop
-        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-            return asyncio.run(main)
-        return uvloop.run(main)
+        return _event_loop_runner()(main)
     finally:
         if not frozen_before:
             gc.unfreeze()
+
+
+def _event_loop_runner() -> Callable[[Coroutine[Any, Any, T]], T]:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run
+    return uvloop.run
 
 
 async def closed_loop(
